@@ -4,4 +4,5 @@
 
 pub mod actions;
 pub mod expr;
+pub mod http;
 pub mod workflow;
