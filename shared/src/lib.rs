@@ -3,6 +3,9 @@
 //! See ARCHITECTURE.md at the root for the map of this crate.
 
 pub mod actions;
+pub mod engine;
 pub mod expr;
 pub mod http;
+pub mod queue;
+pub mod store;
 pub mod workflow;
