@@ -5,7 +5,9 @@
 pub mod actions;
 pub mod engine;
 pub mod expr;
+pub mod handlers;
 pub mod http;
 pub mod queue;
 pub mod store;
+pub mod time;
 pub mod workflow;

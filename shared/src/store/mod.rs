@@ -88,6 +88,9 @@ pub struct TaskRecord {
     pub id: String,
     pub execution_id: String,
     pub workflow_name: String,
+    /// The definition snapshot of its execution (so that handling one item
+    /// of a with-items does not need to read the execution).
+    pub definition_key: String,
     pub name: String,
     pub state: TaskState,
     pub state_info: Option<String>,
@@ -192,6 +195,9 @@ pub trait Store: Send + Sync {
     async fn get_definition(&self, key: &str) -> Result<DefinitionRecord, StoreError>;
 
     async fn get_execution(&self, id: &str) -> Result<ExecutionRecord, StoreError>;
+    /// Only the state of an execution: cheap, for the per-item hot path that
+    /// must not read a large input or context.
+    async fn execution_state(&self, id: &str) -> Result<ExecutionState, StoreError>;
     async fn get_task(&self, id: &str) -> Result<TaskRecord, StoreError>;
     async fn get_action(&self, id: &str) -> Result<ActionRecord, StoreError>;
 

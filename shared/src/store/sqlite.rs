@@ -9,7 +9,7 @@ use super::{
     ActionRecord, DefinitionRecord, ExecutionRecord, ItemCount, Millis, ParentRef, Store,
     StoreError, TaskRecord, Write,
 };
-use crate::engine::states::ActionState;
+use crate::engine::states::{ActionState, ExecutionState};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 use std::path::Path;
@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS task_executions (
     id TEXT PRIMARY KEY,
     execution_id TEXT NOT NULL,
     workflow_name TEXT NOT NULL,
+    definition_key TEXT NOT NULL,
     name TEXT NOT NULL,
     state TEXT NOT NULL,
     state_info TEXT,
@@ -227,32 +228,33 @@ fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     })
 }
 
-const TASK_COLUMNS: &str = "id, execution_id, workflow_name, name, state, state_info, in_context, published, result, items_total, items_done, items_failed, items_next, with_items, join_arrived, runtime, processed, version, created_at, updated_at, started_at, finished_at";
+const TASK_COLUMNS: &str = "id, execution_id, workflow_name, definition_key, name, state, state_info, in_context, published, result, items_total, items_done, items_failed, items_next, with_items, join_arrived, runtime, processed, version, created_at, updated_at, started_at, finished_at";
 
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     Ok(TaskRecord {
         id: row.get(0)?,
         execution_id: row.get(1)?,
         workflow_name: row.get(2)?,
-        name: row.get(3)?,
-        state: parse_state(row.get(4)?)?,
-        state_info: row.get(5)?,
-        in_context: parse_json(row.get(6)?),
-        published: parse_json(row.get(7)?),
-        result: parse_json(row.get(8)?),
-        items_total: row.get(9)?,
-        items_done: row.get(10)?,
-        items_failed: row.get(11)?,
-        items_next: row.get(12)?,
-        with_items: row.get(13)?,
-        join_arrived: row.get(14)?,
-        runtime: parse_json(row.get(15)?),
-        processed: row.get(16)?,
-        version: row.get(17)?,
-        created_at: row.get(18)?,
-        updated_at: row.get(19)?,
-        started_at: row.get(20)?,
-        finished_at: row.get(21)?,
+        definition_key: row.get(3)?,
+        name: row.get(4)?,
+        state: parse_state(row.get(5)?)?,
+        state_info: row.get(6)?,
+        in_context: parse_json(row.get(7)?),
+        published: parse_json(row.get(8)?),
+        result: parse_json(row.get(9)?),
+        items_total: row.get(10)?,
+        items_done: row.get(11)?,
+        items_failed: row.get(12)?,
+        items_next: row.get(13)?,
+        with_items: row.get(14)?,
+        join_arrived: row.get(15)?,
+        runtime: parse_json(row.get(16)?),
+        processed: row.get(17)?,
+        version: row.get(18)?,
+        created_at: row.get(19)?,
+        updated_at: row.get(20)?,
+        started_at: row.get(21)?,
+        finished_at: row.get(22)?,
     })
 }
 
@@ -290,11 +292,12 @@ fn not_found(what: &str, id: &str) -> StoreError {
 fn insert_task(tx: &Connection, t: &TaskRecord) -> Result<bool, StoreError> {
     let inserted = tx
         .execute(
-            &format!("INSERT OR IGNORE INTO task_executions ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"),
+            &format!("INSERT OR IGNORE INTO task_executions ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
             params![
                 t.id,
                 t.execution_id,
                 t.workflow_name,
+                t.definition_key,
                 t.name,
                 t.state.as_str(),
                 t.state_info,
@@ -548,6 +551,17 @@ impl Store for SqliteStore {
             ))
             .map_err(backend)?;
         stmt.query_row(params![id], execution_from_row)
+            .optional()
+            .map_err(backend)?
+            .ok_or_else(|| not_found("execution", id))
+    }
+
+    async fn execution_state(&self, id: &str) -> Result<ExecutionState, StoreError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT state FROM executions WHERE id = ?1")
+            .map_err(backend)?;
+        stmt.query_row(params![id], |r| parse_state(r.get(0)?))
             .optional()
             .map_err(backend)?
             .ok_or_else(|| not_found("execution", id))

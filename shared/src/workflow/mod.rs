@@ -8,7 +8,6 @@
 //!   neither in the document nor in what the caller knows.
 
 pub mod spec;
-mod stubs;
 
 pub use spec::*;
 

@@ -1,0 +1,235 @@
+//! run-task: run one action execution and record its result.
+//!
+//! The action execution is claimed first (a lease, by conditional write),
+//! then run, then its result recorded and complete-task told. A message for
+//! an action that already finished only re-sends the completion notice, so a
+//! duplicate never runs an action twice; a claim whose lease ran out (the
+//! worker died mid-action) may be taken over, so a crash never strands one.
+
+use super::{Deps, HandlerError};
+use crate::actions::{ActionContext, ActionOutcome};
+use crate::engine::{self, states::ActionState};
+use crate::expr::{Context, NoLookup};
+use crate::queue::Message;
+use crate::store::{ActionRecord, StoreError, Write};
+use crate::workflow::Document;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Ad-hoc actions may wrap ad-hoc actions; this bounds the chain.
+const MAX_AD_HOC_DEPTH: usize = 10;
+
+/// Handle a [`Message::RunAction`].
+pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), HandlerError> {
+    let action = match deps.store.get_action(action_execution_id).await {
+        Ok(a) => a,
+        // The execution was deleted: nothing to do.
+        Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let now = deps.now();
+    if action.state.is_terminal() {
+        // Finished before; the completion notice may have been lost.
+        return notify_done(deps, &action.id).await;
+    }
+    if action.state == ActionState::Running {
+        if action.is_async {
+            return Ok(());
+        }
+        if action.lease_until.is_some_and(|until| until > now) {
+            return Err(HandlerError::Busy(format!(
+                "action execution {} is being run by another worker",
+                action.id
+            )));
+        }
+    }
+    if deps
+        .store
+        .execution_state(&action.execution_id)
+        .await?
+        .is_terminal()
+    {
+        return Ok(());
+    }
+    let task = deps.store.get_task(&action.task_execution_id).await?;
+    if task.processed || task.state.is_terminal() {
+        return Ok(());
+    }
+    // Claim it.
+    let mut claimed = action.clone();
+    claimed.state = ActionState::Running;
+    claimed.lease_until = Some(now + deps.settings.action_lease.as_millis() as i64);
+    claimed.updated_at = now;
+    deps.store
+        .commit(vec![Write::UpdateAction(claimed.clone())])
+        .await?;
+    claimed.version += 1;
+
+    let doc = deps
+        .specs
+        .get(deps.store.as_ref(), &task.definition_key)
+        .await?;
+    let context = ActionContext {
+        execution_id: action.execution_id.clone(),
+        task_execution_id: action.task_execution_id.clone(),
+        action_execution_id: action.id.clone(),
+        task_name: action.task_name.clone(),
+        workflow_name: task.workflow_name.clone(),
+    };
+    let outcome = run_named(deps, &doc, &action.name, &action.input, &context).await;
+
+    let mut finished = claimed;
+    finished.lease_until = None;
+    finished.updated_at = deps.now();
+    match outcome {
+        ActionOutcome::Async => {
+            finished.is_async = true;
+            deps.store
+                .commit(vec![Write::UpdateAction(finished)])
+                .await?;
+            Ok(())
+        }
+        ActionOutcome::Success(result) => {
+            let size = serde_json::to_vec(&result).map(|v| v.len()).unwrap_or(0);
+            if size > deps.settings.max_result_bytes {
+                finished.state = ActionState::Error;
+                finished.state_info = Some(format!(
+                    "result of action {} is {size} bytes; the limit is {} bytes",
+                    action.name, deps.settings.max_result_bytes
+                ));
+                finished.output = Value::String(finished.state_info.clone().unwrap_or_default());
+            } else {
+                finished.state = ActionState::Success;
+                finished.output = result;
+            }
+            deps.store
+                .commit(vec![Write::UpdateAction(finished)])
+                .await?;
+            notify_done(deps, &action.id).await
+        }
+        ActionOutcome::Error(error) => {
+            finished.state = ActionState::Error;
+            finished.state_info = Some(engine::text_of(&error));
+            finished.output = error;
+            deps.store
+                .commit(vec![Write::UpdateAction(finished)])
+                .await?;
+            notify_done(deps, &action.id).await
+        }
+    }
+}
+
+async fn notify_done(deps: &Deps, action_execution_id: &str) -> Result<(), HandlerError> {
+    deps.send(
+        vec![Message::ActionDone {
+            action_execution_id: action_execution_id.to_string(),
+        }],
+        Duration::ZERO,
+    )
+    .await
+}
+
+/// Run an action by name: an ad-hoc action of the document (its base with
+/// `base-input`, then `output`), or a registered one.
+pub(crate) async fn run_named(
+    deps: &Deps,
+    doc: &Document,
+    name: &str,
+    input: &Value,
+    context: &ActionContext,
+) -> ActionOutcome {
+    let mut name = name.to_string();
+    let mut input = input.clone();
+    let mut outputs = Vec::new();
+    for _ in 0..MAX_AD_HOC_DEPTH {
+        let Some(ad_hoc) = doc.actions.iter().find(|a| a.name == name) else {
+            break;
+        };
+        let given = match &input {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        let checked =
+            match engine::check_params(&ad_hoc.name, "AdHocActionSpec", &ad_hoc.input, given) {
+                Ok(v) => v,
+                Err(e) => return ActionOutcome::Error(Value::String(e.to_string())),
+            };
+        let ctx = Context {
+            data: &checked,
+            lookup: &NoLookup,
+        };
+        input = match ad_hoc.base_input.evaluate(&ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                return ActionOutcome::Error(Value::String(format!(
+                    "Failed to evaluate base-input of ad-hoc action {name}: {e}"
+                )));
+            }
+        };
+        if let Some(output) = &ad_hoc.output {
+            outputs.push((ad_hoc.name.clone(), output.clone()));
+        }
+        name = ad_hoc.base.clone();
+    }
+    let given = match input {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        other => {
+            return ActionOutcome::Error(Value::String(format!(
+                "input of action {name} must be a dict, got {other}"
+            )));
+        }
+    };
+    let prepared = match deps.actions.prepare_input(&name, given) {
+        Ok(p) => p,
+        Err(e) => return ActionOutcome::Error(Value::String(e)),
+    };
+    let mut outcome = deps.actions.run(&name, &prepared, context).await;
+    // Ad-hoc `output:` transforms apply innermost first.
+    for (ad_hoc_name, output) in outputs.into_iter().rev() {
+        if let ActionOutcome::Success(result) = &outcome {
+            let ctx = Context {
+                data: result,
+                lookup: &NoLookup,
+            };
+            outcome = match output.evaluate(&ctx) {
+                Ok(v) => ActionOutcome::Success(v),
+                Err(e) => ActionOutcome::Error(Value::String(format!(
+                    "Failed to evaluate output of ad-hoc action {ad_hoc_name}: {e}"
+                ))),
+            };
+        }
+    }
+    outcome
+}
+
+/// An action execution as it is first inserted (not yet claimed).
+pub(crate) fn new_action(
+    task: &crate::store::TaskRecord,
+    name: &str,
+    index: i64,
+    attempt: i64,
+    input: Value,
+    now: i64,
+) -> ActionRecord {
+    ActionRecord {
+        id: super::derived_id(&[&task.id, &index.to_string(), &attempt.to_string()]),
+        task_execution_id: task.id.clone(),
+        execution_id: task.execution_id.clone(),
+        task_name: task.name.clone(),
+        item_index: index,
+        attempt,
+        name: name.to_string(),
+        state: ActionState::Idle,
+        state_info: None,
+        input,
+        output: Value::Null,
+        is_async: false,
+        lease_until: None,
+        child_execution_id: None,
+        counted: false,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
