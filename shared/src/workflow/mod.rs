@@ -7,7 +7,12 @@
 //! - [`check_references`] reports actions and sub-workflows that exist
 //!   neither in the document nor in what the caller knows.
 
+mod graph;
+pub mod params;
+mod parse;
 pub mod spec;
+#[cfg(test)]
+mod tests;
 
 pub use spec::*;
 
@@ -23,20 +28,79 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// Parse and validate one workflow-language document.
-pub fn parse_document(_yaml: &str) -> Result<Document, ParseError> {
-    Err(ParseError {
-        location: String::new(),
-        message: "not implemented".into(),
-    })
+/// Parse and validate one workflow-language document: plain workflows
+/// (`version` plus one key per workflow) or a workbook (`version`, `name`,
+/// `workflows`, `actions`). Task-defaults are merged into the tasks,
+/// transitions and `requires` are checked; references to actions and other
+/// workflows are checked separately by [`check_references`].
+pub fn parse_document(yaml: &str) -> Result<Document, ParseError> {
+    parse::parse_document(yaml)
+}
+
+/// Parse an actions document (`POST /v2/actions`): `version` plus one key
+/// per ad-hoc action.
+pub fn parse_actions(yaml: &str) -> Result<Vec<AdHocActionSpec>, ParseError> {
+    parse::parse_actions(yaml)
 }
 
 /// Check that every `action:` and `workflow:` a task names exists: in the
-/// document itself (workflows, ad-hoc actions) or per the callbacks.
+/// document itself (workflows, ad-hoc actions) or per the callbacks. The
+/// `base` of each ad-hoc action is checked too, and chains of ad-hoc actions
+/// must not loop.
 pub fn check_references(
-    _doc: &Document,
-    _action_exists: &dyn Fn(&str) -> bool,
-    _workflow_exists: &dyn Fn(&str) -> bool,
+    doc: &Document,
+    action_exists: &dyn Fn(&str) -> bool,
+    workflow_exists: &dyn Fn(&str) -> bool,
 ) -> Result<(), ParseError> {
+    let local_action = |name: &str| doc.actions.iter().find(|a| a.name == name);
+    for wf in &doc.workflows {
+        for task in &wf.tasks {
+            let loc = || format!("workflow '{}', task '{}'", wf.name, task.name);
+            match &task.action {
+                TaskAction::Action { name, .. } => {
+                    if local_action(name).is_none() && !action_exists(name) {
+                        return Err(ParseError {
+                            location: loc(),
+                            message: format!("unknown action '{name}'"),
+                        });
+                    }
+                }
+                TaskAction::Workflow { name, .. } => {
+                    if doc.workflow(name).is_none() && !workflow_exists(name) {
+                        return Err(ParseError {
+                            location: loc(),
+                            message: format!("unknown workflow '{name}'"),
+                        });
+                    }
+                }
+                TaskAction::Noop => {}
+            }
+        }
+    }
+    for a in &doc.actions {
+        let location = format!("action '{}', key 'base'", a.name);
+        // Follow the chain of local ad-hoc bases; more steps than there are
+        // actions means a loop.
+        let mut base = a.base.as_str();
+        let mut steps = 0;
+        while let Some(next) = local_action(base) {
+            steps += 1;
+            if steps > doc.actions.len() {
+                return Err(ParseError {
+                    location,
+                    message: format!(
+                        "ad-hoc actions based on each other in a loop through '{base}'"
+                    ),
+                });
+            }
+            base = next.base.as_str();
+        }
+        if !action_exists(base) {
+            return Err(ParseError {
+                location,
+                message: format!("unknown action '{base}'"),
+            });
+        }
+    }
     Ok(())
 }
