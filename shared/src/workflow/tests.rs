@@ -994,3 +994,45 @@ fn deep_nesting_does_not_crash() {
     let doc = parse(&yaml);
     assert_eq!(doc.workflows[0].reverse_plan("t0").unwrap().len(), 3001);
 }
+
+#[test]
+fn yaml_errors_exact() {
+    assert_eq!(
+        fails("version: '2.0'\nwf:\n  tasks: [a\n  b: c\n"),
+        (
+            "line 4 column 4".into(),
+            "invalid YAML: did not find expected ',' or ']'".into()
+        )
+    );
+    assert_eq!(
+        fails("version: '2.0'\nwf:\n  tasks:\n    a: {}\n    a: {}\n"),
+        (
+            "line 4 column 5".into(),
+            "invalid YAML: wf.tasks: duplicate entry with key \"a\"".into()
+        )
+    );
+}
+
+/// A poor man's fuzzer: every prefix of a rich document, and the document
+/// with each line dropped, must give a result, never a panic.
+#[test]
+fn mangled_documents_never_panic() {
+    for end in 0..=FULL.len() {
+        let _ = parse_document(&FULL[..end]);
+    }
+    let lines: Vec<&str> = FULL.lines().collect();
+    for skip in 0..lines.len() {
+        let text: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, l)| *l)
+            .collect();
+        if let Ok(doc) = parse_document(&text.join("\n")) {
+            let _ = check_references(&doc, &|_| false, &|_| false);
+            for wf in &doc.workflows {
+                let _ = wf.start_tasks();
+            }
+        }
+    }
+}
