@@ -52,13 +52,18 @@ pub fn check_references(
     action_exists: &dyn Fn(&str) -> bool,
     workflow_exists: &dyn Fn(&str) -> bool,
 ) -> Result<(), ParseError> {
-    let local_action = |name: &str| doc.actions.iter().find(|a| a.name == name);
+    // name -> base of the document's ad-hoc actions.
+    let local: std::collections::HashMap<&str, &str> = doc
+        .actions
+        .iter()
+        .map(|a| (a.name.as_str(), a.base.as_str()))
+        .collect();
     for wf in &doc.workflows {
         for task in &wf.tasks {
             let loc = || format!("workflow '{}', task '{}'", wf.name, task.name);
             match &task.action {
                 TaskAction::Action { name, .. } => {
-                    if local_action(name).is_none() && !action_exists(name) {
+                    if !local.contains_key(name.as_str()) && !action_exists(name) {
                         return Err(ParseError {
                             location: loc(),
                             message: format!("unknown action '{name}'"),
@@ -77,30 +82,37 @@ pub fn check_references(
             }
         }
     }
+    // Follow each chain of local bases to the action it finally runs. Every
+    // action is resolved once (`resolved`), so this stays linear however
+    // long the chains are; meeting an action of the current chain again
+    // means a loop.
+    let mut resolved: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for a in &doc.actions {
-        let location = format!("action '{}', key 'base'", a.name);
-        // Follow the chain of local ad-hoc bases; more steps than there are
-        // actions means a loop.
+        let location = || format!("action '{}', key 'base'", a.name);
+        let mut chain: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        chain.insert(a.name.as_str());
         let mut base = a.base.as_str();
-        let mut steps = 0;
-        while let Some(next) = local_action(base) {
-            steps += 1;
-            if steps > doc.actions.len() {
+        while let Some(&next) = local.get(base) {
+            if resolved.contains(base) {
+                break;
+            }
+            if !chain.insert(base) {
                 return Err(ParseError {
-                    location,
+                    location: location(),
                     message: format!(
                         "ad-hoc actions based on each other in a loop through '{base}'"
                     ),
                 });
             }
-            base = next.base.as_str();
+            base = next;
         }
-        if !action_exists(base) {
+        if !local.contains_key(base) && !action_exists(base) {
             return Err(ParseError {
-                location,
+                location: location(),
                 message: format!("unknown action '{base}'"),
             });
         }
+        resolved.extend(chain);
     }
     Ok(())
 }

@@ -43,6 +43,8 @@ pub fn split_name_and_params(text: &str) -> Result<(String, Vec<(String, Value)>
 /// content may hold spaces, quotes and `=`. A key given twice is an error.
 pub fn parse_params(text: &str) -> Result<Vec<(String, Value)>, String> {
     let mut out: Vec<(String, Value)> = Vec::new();
+    // A set keeps the duplicate check linear on very long parameter lines.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut rest = text.trim_start();
     while !rest.is_empty() {
         let key_len = rest
@@ -60,7 +62,7 @@ pub fn parse_params(text: &str) -> Result<Vec<(String, Value)>, String> {
         let value_text = &after_key[1..];
         let (value, consumed) = parse_value(value_text)
             .map_err(|e| format!("parameter '{key}': {e} in '{}'", text.trim()))?;
-        if out.iter().any(|(k, _)| k == key) {
+        if !seen.insert(key) {
             return Err(format!(
                 "parameter '{key}' given twice in '{}'",
                 text.trim()

@@ -361,10 +361,12 @@ fn parse_tags(v: &Y, loc: &str) -> Result<Vec<String>, ParseError> {
             format!("expected a list of strings, got {}", kind(v)),
         ));
     };
+    // Sets keep duplicate checks linear: a 1 MiB document can hold a lot.
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut tags: Vec<String> = Vec::new();
     for item in items {
         let t = as_str(item, loc)?;
-        if tags.iter().any(|x| x == t) {
+        if !seen.insert(t) {
             return Err(err(loc, format!("duplicate tag '{t}'")));
         }
         tags.push(t.to_string());
@@ -525,6 +527,7 @@ fn parse_input(v: &Y, loc: &str) -> Result<Vec<InputParam>, ParseError> {
             ),
         ));
     };
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut out: Vec<InputParam> = Vec::new();
     for item in items {
         let (name, default) = match item {
@@ -546,7 +549,7 @@ fn parse_input(v: &Y, loc: &str) -> Result<Vec<InputParam>, ParseError> {
         if name.is_empty() {
             return Err(err(loc, "empty input name"));
         }
-        if out.iter().any(|p| p.name == name) {
+        if !seen.insert(name) {
             return Err(err(loc, format!("duplicate input '{name}'")));
         }
         out.push(InputParam {
@@ -1044,10 +1047,11 @@ fn parse_with_items(v: &Y, loc: &str) -> Result<WithItems, ParseError> {
             ));
         }
     };
+    let mut seen: HashSet<String> = HashSet::new();
     let mut vars: Vec<(String, Template)> = Vec::new();
     for text in texts {
         let (var, source) = parse_with_item(text).map_err(|m| err(loc, m))?;
-        if vars.iter().any(|(v, _)| *v == var) {
+        if !seen.insert(var.clone()) {
             return Err(err(loc, format!("variable '{var}' given twice")));
         }
         vars.push((var, template(&source, loc)?));
@@ -1150,13 +1154,11 @@ fn parse_requires(v: &Y, loc: &str) -> Result<Vec<String>, ParseError> {
             ));
         }
     };
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    Ok(out)
+    let mut seen: HashSet<String> = HashSet::new();
+    Ok(names
+        .into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .collect())
 }
 
 /// `retry:` as a map, or the one-line `count=3 delay=1 break-on=<% ... %>`.
@@ -1311,9 +1313,12 @@ fn merge_defaults(raw: RawTask, d: &Defaults) -> TaskSpec {
         spec.retry.clone_from(&d.retry);
     }
     spec.safe_rerun = safe_rerun.or(d.safe_rerun).unwrap_or(false);
-    for r in &d.requires {
-        if !spec.requires.contains(r) {
-            spec.requires.push(r.clone());
+    if !d.requires.is_empty() {
+        let own: HashSet<String> = spec.requires.iter().cloned().collect();
+        for r in &d.requires {
+            if !own.contains(r) {
+                spec.requires.push(r.clone());
+            }
         }
     }
     spec.requires.retain(|r| *r != name);
@@ -1391,9 +1396,27 @@ fn check_direct(wf: &WorkflowSpec, loc: &str) -> Result<(), ParseError> {
             "no start task: every task is the target of a transition",
         ));
     }
+    // Inbound counts for all tasks at once: asking `inbound()` per join
+    // task would be quadratic.
+    let mut inbound: HashMap<&str, usize> = HashMap::new();
+    for t in &wf.tasks {
+        let mut seen: HashSet<&str> = HashSet::new();
+        for c in [&t.on_success, &t.on_error, &t.on_complete]
+            .into_iter()
+            .flatten()
+        {
+            for tr in &c.next {
+                if let TransitionTarget::Task(n) = &tr.target
+                    && seen.insert(n.as_str())
+                {
+                    *inbound.entry(n.as_str()).or_default() += 1;
+                }
+            }
+        }
+    }
     for t in &wf.tasks {
         let Some(join) = t.join else { continue };
-        let inbound = wf.inbound(&t.name).len();
+        let inbound = inbound.get(t.name.as_str()).copied().unwrap_or(0);
         let needed = match join {
             Join::All => 1,
             Join::Count(n) => n as usize,

@@ -1036,3 +1036,45 @@ fn mangled_documents_never_panic() {
         }
     }
 }
+
+#[test]
+fn ad_hoc_action_loop_is_refused() {
+    let doc = parse("version: '2.0'\nname: wb\nactions:\n  a:\n    base: b\n  b:\n    base: a\n");
+    assert_eq!(
+        check_references(&doc, &|_| true, &|_| true).unwrap_err(),
+        ParseError {
+            location: "action 'wb.a', key 'base'".into(),
+            message: "ad-hoc actions based on each other in a loop through 'wb.a'".into()
+        }
+    );
+}
+
+/// Near the size limit, checks stay linear: a long chain of tasks each
+/// joining, and one long inline parameter line.
+#[test]
+fn big_documents_parse_quickly() {
+    let n = 20_000;
+    let mut yaml = String::from("version: '2.0'\nwf:\n  tasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "    t{i}:\n      join: all\n      on-success: t{}\n",
+            i + 1
+        ));
+    }
+    yaml.push_str(&format!("    t{n}: {{}}\n"));
+    // t0 has no inbound task, so its join is refused, after all the checks.
+    let started = std::time::Instant::now();
+    let (loc, _) = fails(&yaml);
+    assert_eq!(loc, "workflow 'wf', task 't0', key 'join'");
+    let params: String = (0..50_000).map(|i| format!(" p{i}={i}")).collect();
+    let yaml = format!("version: '2.0'\nwf:\n  tasks:\n    t:\n      action: std.echo{params}\n");
+    assert!(yaml.len() < MAX_DEFINITION_BYTES);
+    let doc = parse(&yaml);
+    match &doc.workflows[0].tasks[0].action {
+        TaskAction::Action { input, .. } => {
+            assert_eq!(dv(input).as_object().map(|m| m.len()), Some(50_000))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
