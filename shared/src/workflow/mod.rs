@@ -6,6 +6,12 @@
 //!   workflows, or a workbook with `name`, `workflows`, `actions`).
 //! - [`check_references`] reports actions and sub-workflows that exist
 //!   neither in the document nor in what the caller knows.
+//! - [`parse_actions`] parses an actions document (`POST /v2/actions`).
+//! - On [`WorkflowSpec`]: `start_tasks`, `inbound` (direct workflows) and
+//!   `reverse_plan` (reverse workflows), see `graph.rs`.
+//!
+//! Layout: `parse.rs` walks the YAML tree, `params.rs` parses inline
+//! `k=v` parameters, `graph.rs` holds the graph helpers, `spec.rs` the types.
 
 mod graph;
 pub mod params;
