@@ -10,4 +10,5 @@ pub mod http;
 pub mod queue;
 pub mod store;
 pub mod time;
+pub mod worker;
 pub mod workflow;

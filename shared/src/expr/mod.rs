@@ -26,7 +26,7 @@ pub struct ExprError {
 
 /// Data an expression can reach besides `$`: Mistral's functions
 /// `task()`, `execution()`, `env()`, `global()`.
-pub trait Lookup {
+pub trait Lookup: Sync {
     /// `task(name)`; `None` name means the current task (`task()`).
     /// Returns a dict with `id`, `name`, `state`, `state_info`, `result`,
     /// `published`, or `None` when the task has not run.

@@ -104,6 +104,20 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<Delivery>, QueueError>;
     /// Delete handled messages.
     async fn ack(&self, queue: QueueName, receipts: &[String]) -> Result<(), QueueError>;
+    /// Make a received message visible again after `delay` (a handler that
+    /// hit a conflict or a busy lease gives it back early, rather than
+    /// waiting out the whole visibility timeout).
+    async fn retry_later(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
+    /// Wait until a message may be available, at most `max_wait`. Queues
+    /// with long polling may return at once and wait in `receive` instead.
+    async fn wait_for_messages(&self, max_wait: Duration) {
+        tokio::time::sleep(max_wait).await;
+    }
     /// Move a received message to the dead-letter store.
     async fn dead_letter(
         &self,

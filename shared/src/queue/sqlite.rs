@@ -33,9 +33,7 @@ impl SqliteQueue {
         SqliteQueue { db }
     }
 
-    /// Wait until a message may be visible: woken by any send, or after
-    /// `max_wait`, or when the earliest delayed message becomes visible.
-    pub async fn wait_for_messages(&self, max_wait: Duration) {
+    async fn wait_until_visible(&self, max_wait: Duration) {
         let notified = self.db.notify.notified();
         let next_visible: Option<i64> = {
             let conn = self.db.lock();
@@ -183,6 +181,30 @@ impl Queue for SqliteQueue {
             }
         }
         tx.commit().map_err(backend)
+    }
+
+    async fn retry_later(
+        &self,
+        _queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let (id, count) = parse_receipt(receipt)?;
+        self.db
+            .lock()
+            .execute(
+                "UPDATE queue SET visible_at = ?3 WHERE id = ?1 AND receive_count = ?2",
+                params![id, count, now_ms() + delay.as_millis() as i64],
+            )
+            .map_err(backend)?;
+        if delay.is_zero() {
+            self.db.notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn wait_for_messages(&self, max_wait: Duration) {
+        self.wait_until_visible(max_wait).await
     }
 
     async fn dead_letter(

@@ -1,0 +1,168 @@
+//! The local worker: the loop that plays SQS + Lambda on one machine.
+//!
+//! N workers share the queue. Each takes a batch of complete-task messages
+//! (moving workflows forward comes first), then a batch of run-task
+//! messages, hands each message to its handler, and acknowledges what was
+//! handled. A message whose handler failed in a retryable way is given
+//! back; one that failed `max_receives` times goes to the dead letters and
+//! its execution ends in ERROR with the reason. In AWS, SQS and Lambda's
+//! event source mapping do exactly this, with the same handlers.
+
+use crate::handlers::{self, Deps, HandlerError};
+use crate::queue::{Delivery, Message, QueueName};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// How the workers poll and give up.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub workers: usize,
+    /// Messages taken per receive.
+    pub batch: usize,
+    /// How long a received message stays invisible to other workers.
+    pub visibility_timeout: Duration,
+    /// After this many receives a message is a poison message.
+    pub max_receives: u32,
+    /// How long an idle worker waits before looking again (it is woken
+    /// earlier when a message is sent).
+    pub idle_wait: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            workers: 8,
+            batch: 16,
+            visibility_timeout: Duration::from_secs(900),
+            max_receives: 5,
+            idle_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Run workers until `shutdown` turns true.
+pub async fn run(deps: Arc<Deps>, settings: WorkerSettings, shutdown: watch::Receiver<bool>) {
+    let mut tasks = Vec::new();
+    for _ in 0..settings.workers.max(1) {
+        let deps = deps.clone();
+        let settings = settings.clone();
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            worker_loop(&deps, &settings, shutdown).await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn worker_loop(deps: &Deps, settings: &WorkerSettings, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let mut handled = 0;
+        for queue in [QueueName::CompleteTask, QueueName::RunTask] {
+            handled += poll_once(deps, settings, queue).await;
+        }
+        if handled == 0 {
+            tokio::select! {
+                _ = deps.queue.wait_for_messages(settings.idle_wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// Receive and handle one batch of one queue; returns how many messages
+/// were received.
+pub async fn poll_once(deps: &Deps, settings: &WorkerSettings, queue: QueueName) -> usize {
+    let batch = match deps
+        .queue
+        .receive(queue, settings.batch, settings.visibility_timeout)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(queue = queue.as_str(), error = %e, "receive failed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return 0;
+        }
+    };
+    let received = batch.len();
+    let mut done = Vec::with_capacity(received);
+    for delivery in batch {
+        if let Some(receipt) = handle_delivery(deps, settings, queue, delivery).await {
+            done.push(receipt);
+        }
+    }
+    if let Err(e) = deps.queue.ack(queue, &done).await {
+        warn!(queue = queue.as_str(), error = %e, "ack failed; the messages will come back");
+    }
+    received
+}
+
+/// Handle one delivery; returns its receipt when it should be acknowledged.
+async fn handle_delivery(
+    deps: &Deps,
+    settings: &WorkerSettings,
+    queue: QueueName,
+    delivery: Delivery,
+) -> Option<String> {
+    if delivery.receive_count > settings.max_receives {
+        let reason = format!(
+            "message {} was received {} times without success and was moved to the dead-letter queue",
+            describe(&delivery.message),
+            delivery.receive_count - 1
+        );
+        warn!(%reason, "poison message");
+        if let Err(e) = handlers::give_up(deps, &delivery.message, &reason).await {
+            warn!(error = %e, "could not mark the execution failed");
+        }
+        if let Err(e) = deps.queue.dead_letter(queue, &delivery, &reason).await {
+            warn!(error = %e, "could not dead-letter the message");
+        }
+        return None;
+    }
+    let result = handle_message(deps, &delivery.message).await;
+    match result {
+        Ok(()) => Some(delivery.receipt),
+        Err(e) if e.is_retryable() => {
+            debug!(message = %describe(&delivery.message), error = %e, "will retry");
+            let delay = match e {
+                HandlerError::Busy(_) => Duration::from_secs(1),
+                _ => Duration::from_millis(50),
+            };
+            if let Err(e) = deps
+                .queue
+                .retry_later(queue, &delivery.receipt, delay)
+                .await
+            {
+                warn!(error = %e, "could not give the message back; it returns after the visibility timeout");
+            }
+            None
+        }
+        Err(e) => {
+            // Not retryable: a bug or bad data. Retrying will not help;
+            // let it come back until it is dead-lettered, with a reason.
+            warn!(message = %describe(&delivery.message), error = %e, "handler failed");
+            None
+        }
+    }
+}
+
+/// Route a message to its handler.
+pub async fn handle_message(deps: &Deps, message: &Message) -> Result<(), HandlerError> {
+    match message {
+        Message::RunAction {
+            action_execution_id,
+        } => handlers::run_task(deps, action_execution_id).await,
+        other => handlers::complete_task(deps, other).await,
+    }
+}
+
+fn describe(message: &Message) -> String {
+    serde_json::to_string(message).unwrap_or_else(|_| format!("{message:?}"))
+}
