@@ -234,3 +234,6 @@ fn quoted_list(names: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod http_tests;
