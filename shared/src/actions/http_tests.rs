@@ -384,3 +384,95 @@ async fn proxies_are_refused_and_bad_input_named() {
         "std.http: timeout must be a number of seconds above 0 and at most 86400"
     );
 }
+
+/// Start a one-route HTTPS server (certificate for 127.0.0.1 signed by
+/// `testdata/ca.pem`); every request gets `200 "secure"`. A handshake the
+/// client refuses just ends that connection.
+async fn tls_server() -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    crate::http::ensure_crypto_provider();
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("testdata/server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("testdata/server.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                // Read up to the end of the request head (no body is sent).
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+                             Content-Length: 6\r\nConnection: close\r\n\r\nsecure";
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    format!("https://{addr}")
+}
+
+fn test_ca_path() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/src/actions/testdata/ca.pem").to_string()
+}
+
+#[tokio::test]
+async fn https_with_a_ca_bundle_path() {
+    let base = tls_server().await;
+    let out = success(http(json!({"url": format!("{base}/x"), "verify": test_ca_path()})).await);
+    assert_eq!(out["status"], json!(200));
+    assert_eq!(out["content"], json!("secure"));
+}
+
+#[tokio::test]
+async fn https_unknown_ca_fails_unless_verify_false() {
+    let base = tls_server().await;
+    // Default (platform roots only): the test CA is unknown.
+    let text = error_text(http(json!({"url": format!("{base}/x")})).await);
+    assert!(
+        text.starts_with(&format!("Failed to send HTTP request to {base}/x: ")),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+
+    let out = success(http(json!({"url": format!("{base}/x"), "verify": false})).await);
+    assert_eq!(out["content"], json!("secure"));
+
+    // The bundle was trusted for that one request only.
+    let text = error_text(http(json!({"url": format!("{base}/x"), "verify": true})).await);
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+}
+
+#[tokio::test]
+async fn verify_with_a_file_without_certificates_fails() {
+    // Any readable non-PEM file will do: this source file.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/actions/testdata/README.md"
+    );
+    let out = http(json!({"url": "https://127.0.0.1:1/", "verify": path})).await;
+    assert_eq!(
+        error_text(out),
+        format!("std.http: CA bundle '{path}' holds no certificate")
+    );
+}
