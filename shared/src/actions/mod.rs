@@ -14,6 +14,8 @@
 //! objects through [`ActionRegistry::register`]. Lookup by name goes
 //! through a `HashMap` built when entries are added, never per call.
 
+#![warn(missing_docs)]
+
 mod http;
 mod std;
 mod value;
@@ -30,6 +32,7 @@ pub use self::std::StdAction;
 /// What running an action produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionOutcome {
+    /// The action's result.
     Success(Value),
     /// The action failed; the value is its error data (a string or a dict).
     Error(Value),
@@ -41,8 +44,11 @@ pub enum ActionOutcome {
 /// A description of an action, for validation and for the API.
 #[derive(Debug, Clone)]
 pub struct ActionInfo {
+    /// Full name, e.g. `std.echo`.
     pub name: String,
+    /// One line for the API's action list.
     pub description: String,
+    /// Parameters in declaration order (`default: None` = required).
     pub input: Vec<InputParam>,
     /// True when the action completes from outside.
     pub is_async: bool,
@@ -51,11 +57,16 @@ pub struct ActionInfo {
 /// Settings an action may need besides its input.
 #[derive(Debug, Clone, Default)]
 pub struct ActionContext {
-    /// Ids for logs and for `std.http` headers Mistral sends.
+    /// Ids for logs and for the headers Mistral's `std.mistral_http`
+    /// sends. Id of the workflow execution.
     pub execution_id: String,
+    /// Id of the task execution running the action.
     pub task_execution_id: String,
+    /// Id of this action execution.
     pub action_execution_id: String,
+    /// Name of the task running the action.
     pub task_name: String,
+    /// Name of the workflow of the execution.
     pub workflow_name: String,
 }
 

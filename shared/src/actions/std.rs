@@ -26,12 +26,19 @@ pub const FAIL_MESSAGE: &str = "Fail action expected exception.";
 /// One of the built-in actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StdAction {
+    /// `std.noop`
     Noop,
+    /// `std.echo`
     Echo,
+    /// `std.fail`
     Fail,
+    /// `std.sleep`
     Sleep,
+    /// `std.async_noop`
     AsyncNoop,
+    /// `std.test_dict`
     TestDict,
+    /// `std.http`
     Http,
 }
 
