@@ -13,6 +13,6 @@ pub fn format(millis: i64) -> String {
 mod tests {
     #[test]
     fn formats_like_mistral() {
-        assert_eq!(super::format(1_795_451_754_000), "2026-11-22 16:35:54");
+        assert_eq!(super::format(1_795_365_354_000), "2026-11-22 16:35:54");
     }
 }
