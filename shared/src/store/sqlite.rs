@@ -169,6 +169,18 @@ impl SqliteStore {
     pub fn db(&self) -> &Arc<SqliteDb> {
         &self.db
     }
+
+    /// How many executions are RUNNING (for `bora worker --until-idle`).
+    pub fn count_running(&self) -> Result<i64, StoreError> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM executions WHERE state = 'RUNNING'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)
+    }
 }
 
 pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
