@@ -1,0 +1,354 @@
+//! Jinja (`{{ ... }}`, `{% ... %}`) on minijinja: one process-wide
+//! [`Environment`] with strict undefined, a fuel limit and Mistral's
+//! functions. Owns compiling Jinja once and evaluating it against a context.
+//!
+//! How Mistral's functions reach the per-evaluation [`Lookup`]: minijinja
+//! functions must be `'static`, and `unsafe` is forbidden, so a borrowed
+//! `&dyn Lookup` cannot be handed to them. Instead, for the duration of one
+//! evaluation a thread-local holds *owned* lookup results. A function whose
+//! answer is not there yet records what it needs and fails; the evaluator then
+//! asks the `Lookup`, stores the answer and runs the (side-effect free)
+//! expression again. Results known from the source (`execution()`, `env()`,
+//! `task('literal')`) are fetched up front, so the usual case runs once.
+//!
+//! Unknown functions/variables (anything but `_` and registered globals) are
+//! rejected at parse time. Unknown *filters* are only reported at evaluation
+//! (minijinja does not expose the filters a template uses).
+
+use crate::expr::Lookup;
+use minijinja::value::Serde;
+use minijinja::{Environment, Error, ErrorKind, Expression, UndefinedBehavior, Value as MjValue};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Instruction budget of one Jinja evaluation (bounds runaway loops).
+const FUEL: u64 = 5_000_000;
+/// Re-runs allowed to satisfy lookups discovered during evaluation.
+const MAX_ROUNDS: usize = 16;
+/// Error detail used by functions whose lookup result is not fetched yet.
+const PENDING: &str = "bora: lookup pending";
+
+/// A Jinja error: message and, when minijinja knows it, a character offset.
+#[derive(Debug, Clone)]
+pub struct JinjaError {
+    pub message: String,
+    pub pos: Option<usize>,
+}
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.add_function("task", |name: Option<String>| fetch(Want::Task(name)));
+    env.add_function("execution", || fetch(Want::Execution));
+    env.add_function("env", || fetch(Want::Env));
+    env.add_function("global", |name: String| fetch(Want::Global(name)));
+    for (name, f) in [
+        (
+            "json_parse",
+            json_parse as fn(String) -> Result<MjValue, Error>,
+        ),
+        ("yaml_parse", yaml_parse),
+    ] {
+        env.add_function(name, f);
+        env.add_filter(name, f);
+    }
+    for (name, f) in [
+        (
+            "json_dump",
+            json_dump as fn(MjValue) -> Result<String, Error>,
+        ),
+        ("yaml_dump", yaml_dump),
+    ] {
+        env.add_function(name, f);
+        env.add_filter(name, f);
+    }
+    env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
+    env
+});
+
+/// Names a Jinja expression may reference without defining them.
+static KNOWN: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    let mut known: HashSet<String> = ENV.globals().map(|(k, _)| k.to_string()).collect();
+    known.insert("_".to_string());
+    known
+});
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+fn json_parse(s: String) -> Result<MjValue, Error> {
+    serde_json::from_str::<Value>(&s)
+        .map(|v| MjValue::from(Serde(&v)))
+        .map_err(|e| invalid(format!("json_parse: invalid JSON: {e}")))
+}
+
+fn json_dump(v: MjValue) -> Result<String, Error> {
+    serde_json::to_string(&v).map_err(|e| invalid(format!("json_dump: {e}")))
+}
+
+fn yaml_parse(s: String) -> Result<MjValue, Error> {
+    serde_yaml_ng::from_str::<Value>(&s)
+        .map(|v| MjValue::from(Serde(&v)))
+        .map_err(|e| invalid(format!("yaml_parse: invalid YAML: {e}")))
+}
+
+fn yaml_dump(v: MjValue) -> Result<String, Error> {
+    serde_yaml_ng::to_string(&v).map_err(|e| invalid(format!("yaml_dump: {e}")))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Want {
+    Task(Option<String>),
+    Execution,
+    Env,
+    Global(String),
+}
+
+/// Lookup answers for the evaluation running on this thread.
+#[derive(Default)]
+struct Fetched {
+    have: Vec<(Want, Value)>,
+    wanted: Vec<Want>,
+}
+
+thread_local! {
+    static FETCHED: RefCell<Option<Fetched>> = const { RefCell::new(None) };
+}
+
+fn fetch(w: Want) -> Result<MjValue, Error> {
+    FETCHED.with_borrow_mut(|f| {
+        let Some(f) = f else {
+            return Err(invalid("Mistral functions are not available here"));
+        };
+        if let Some((_, v)) = f.have.iter().find(|(k, _)| *k == w) {
+            return Ok(MjValue::from(Serde(v)));
+        }
+        if !f.wanted.contains(&w) {
+            f.wanted.push(w);
+        }
+        Err(invalid(PENDING))
+    })
+}
+
+fn answer(w: &Want, lookup: &dyn Lookup) -> Value {
+    match w {
+        Want::Task(name) => lookup.task(name.as_deref()).unwrap_or(Value::Null),
+        Want::Execution => lookup.execution(),
+        Want::Env => lookup.env(),
+        Want::Global(name) => lookup.global(name).unwrap_or(Value::Null),
+    }
+}
+
+enum Kind {
+    /// A single `{{ expr }}`: evaluates to a value.
+    Expr(Box<Expression<'static, 'static>>),
+    /// A template with statements: renders to text. Each gets its own
+    /// environment (a cheap clone of the shared one) so the compiled template
+    /// can be owned without borrowing the source.
+    Template(Environment<'static>),
+}
+
+/// Compiled Jinja, shareable across threads.
+pub struct Jinja {
+    kind: Kind,
+    /// Lookups to fetch before running, found in the source.
+    prefetch: Vec<Want>,
+    tasks: Vec<String>,
+    /// Kept to turn minijinja's byte ranges into character offsets.
+    source: String,
+}
+
+impl std::fmt::Debug for Jinja {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Jinja")
+    }
+}
+
+fn convert_error(e: &Error, source: &str) -> JinjaError {
+    let message = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let pos = e
+        .range()
+        .and_then(|r| source.get(..r.start.min(source.len())))
+        .map(|prefix| prefix.chars().count());
+    JinjaError { message, pos }
+}
+
+impl Jinja {
+    /// Compile the expression inside `{{ }}`.
+    pub fn expression(src: &str) -> Result<Jinja, JinjaError> {
+        let expr = ENV
+            .compile_expression_owned(src.to_string())
+            .map_err(|e| convert_error(&e, src))?;
+        let names = expr.undeclared_variables(false);
+        Self::finish(Kind::Expr(Box::new(expr)), names, src)
+    }
+
+    /// Compile a whole template (with `{% %}` statements).
+    pub fn template(src: &str) -> Result<Jinja, JinjaError> {
+        let mut env = ENV.clone();
+        env.add_template_owned("template", src.to_string())
+            .map_err(|e| convert_error(&e, src))?;
+        let names = env
+            .get_template("template")
+            .map_err(|e| convert_error(&e, src))?
+            .undeclared_variables(false);
+        Self::finish(Kind::Template(env), names, src)
+    }
+
+    fn finish(kind: Kind, names: HashSet<String>, src: &str) -> Result<Jinja, JinjaError> {
+        let mut unknown: Vec<&String> = names.iter().filter(|n| !KNOWN.contains(*n)).collect();
+        unknown.sort();
+        if let Some(name) = unknown.first() {
+            let pos = src.find(name.as_str()).map(|b| src[..b].chars().count());
+            return Err(JinjaError {
+                message: format!(
+                    "unknown function or variable '{name}' (the context is '_', e.g. '_.{name}')"
+                ),
+                pos,
+            });
+        }
+        let tasks = literal_task_names(src);
+        let mut prefetch = Vec::new();
+        if names.contains("execution") {
+            prefetch.push(Want::Execution);
+        }
+        if names.contains("env") {
+            prefetch.push(Want::Env);
+        }
+        if names.contains("task") {
+            prefetch.extend(tasks.iter().map(|t| Want::Task(Some(t.clone()))));
+        }
+        Ok(Jinja {
+            kind,
+            prefetch,
+            tasks,
+            source: src.to_string(),
+        })
+    }
+
+    /// Task names passed as a literal to `task(...)` (found by scanning the
+    /// source, so best effort).
+    pub fn referenced_tasks(&self) -> &[String] {
+        &self.tasks
+    }
+
+    /// Evaluate with `_` = `data`. Expressions yield their value, templates
+    /// their rendered text.
+    pub fn evaluate(&self, data: &Value, lookup: &dyn Lookup) -> Result<Value, JinjaError> {
+        // minijinja needs its own value tree; this conversion is the main
+        // per-evaluation cost and is proportional to the size of `data`.
+        let ctx: MjValue = std::iter::once(("_", MjValue::from(Serde(data)))).collect();
+        let mut fetched = Fetched::default();
+        for w in &self.prefetch {
+            fetched.have.push((w.clone(), answer(w, lookup)));
+        }
+        for _ in 0..MAX_ROUNDS {
+            // Save and restore whatever an enclosing evaluation on this
+            // thread had installed, so nesting (a Lookup that evaluates
+            // expressions) stays correct.
+            let prev = FETCHED.replace(Some(fetched));
+            let result = self.run(ctx.clone());
+            fetched = FETCHED.replace(prev).unwrap_or_default();
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if fetched.wanted.is_empty() => return Err(e),
+                Err(_) => {
+                    for w in std::mem::take(&mut fetched.wanted) {
+                        let v = answer(&w, lookup);
+                        fetched.have.push((w, v));
+                    }
+                }
+            }
+        }
+        Err(JinjaError {
+            message: "too many distinct lookups in one expression".to_string(),
+            pos: None,
+        })
+    }
+
+    fn run(&self, ctx: MjValue) -> Result<Value, JinjaError> {
+        match &self.kind {
+            Kind::Expr(expr) => {
+                let v = expr
+                    .eval(ctx)
+                    .map_err(|e| convert_error(&e, &self.source))?;
+                if v.is_undefined() {
+                    return Err(JinjaError {
+                        message: "undefined value".to_string(),
+                        pos: None,
+                    });
+                }
+                serde_json::to_value(&v).map_err(|e| JinjaError {
+                    message: format!("result is not JSON: {e}"),
+                    pos: None,
+                })
+            }
+            Kind::Template(env) => {
+                let t = env.get_template("template").map_err(|e| JinjaError {
+                    message: e.to_string(),
+                    pos: None,
+                })?;
+                t.render(ctx)
+                    .map(Value::String)
+                    .map_err(|e| convert_error(&e, &self.source))
+            }
+        }
+    }
+}
+
+/// `task('name')` / `task("name")` occurrences in Jinja source.
+fn literal_task_names(src: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("task(") {
+        // Skip names that merely end in "task", like `subtask(`.
+        let before_ok = rest[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        rest = &rest[i + "task(".len()..];
+        let trimmed = rest.trim_start();
+        let Some(q) = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        let body = &trimmed[1..];
+        if let Some(end) = body.find(q) {
+            let name = &body[..end];
+            if before_ok
+                && body[end + 1..].trim_start().starts_with(')')
+                && !out.iter().any(|n| n == name)
+            {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names_scan() {
+        assert_eq!(
+            literal_task_names(
+                "{{ task('a').result }} {{ task(\"b\") }} {{ subtask('c') }} {{ task(_.x) }} {{ task( 'a' ) }}"
+            ),
+            vec!["a", "b"]
+        );
+    }
+
+    #[test]
+    fn send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Jinja>();
+    }
+}
