@@ -149,7 +149,7 @@ enum Kind {
     /// A template with statements: renders to text. Each gets its own
     /// environment (a cheap clone of the shared one) so the compiled template
     /// can be owned without borrowing the source.
-    Template(Environment<'static>),
+    Template(Box<Environment<'static>>),
 }
 
 /// Compiled Jinja, shareable across threads.
@@ -199,7 +199,7 @@ impl Jinja {
             .get_template("template")
             .map_err(|e| convert_error(&e, src))?
             .undeclared_variables(false);
-        Self::finish(Kind::Template(env), names, src)
+        Self::finish(Kind::Template(Box::new(env)), names, src)
     }
 
     fn finish(kind: Kind, names: HashSet<String>, src: &str) -> Result<Jinja, JinjaError> {
@@ -244,7 +244,7 @@ impl Jinja {
     pub fn evaluate(&self, data: &Value, lookup: &dyn Lookup) -> Result<Value, JinjaError> {
         // minijinja needs its own value tree; this conversion is the main
         // per-evaluation cost and is proportional to the size of `data`.
-        let ctx: MjValue = std::iter::once(("_", MjValue::from(Serde(data)))).collect();
+        let ctx = MjValue::from_pairs([("_", MjValue::from(Serde(data)))]);
         let mut fetched = Fetched::default();
         for w in &self.prefetch {
             fetched.have.push((w.clone(), answer(w, lookup)));

@@ -92,7 +92,7 @@ enum Part {
     /// `{{ expr }}`, or the whole string when it holds `{% %}` statements.
     Jinja {
         src: String,
-        expr: jinja::Jinja,
+        expr: Box<jinja::Jinja>,
     },
 }
 
@@ -169,6 +169,7 @@ impl Template {
         // per string as well).
         if source.contains("{%") || source.contains("{#") {
             let expr = jinja::Jinja::template(source).map_err(|e| jinja_error(source, e))?;
+            let expr = Box::new(expr);
             return Ok(Compiled {
                 parts: vec![Part::Jinja {
                     src: source.to_string(),
@@ -212,6 +213,7 @@ impl Template {
                 });
             } else {
                 let expr = jinja::Jinja::expression(src).map_err(|e| jinja_error(src, e))?;
+                let expr = Box::new(expr);
                 parts.push(Part::Jinja {
                     src: src.to_string(),
                     expr,
@@ -252,10 +254,10 @@ impl Template {
     /// otherwise the string with every expression replaced by its text.
     pub fn evaluate(&self, ctx: &Context<'_>) -> Result<Value, ExprError> {
         let parts = &self.compiled.parts;
-        if self.compiled.single {
-            if let Some(p) = parts.iter().find(|p| !matches!(p, Part::Text(_))) {
-                return eval_part(p, ctx);
-            }
+        if self.compiled.single
+            && let Some(p) = parts.iter().find(|p| !matches!(p, Part::Text(_)))
+        {
+            return eval_part(p, ctx);
         }
         if let [Part::Text(t)] = parts.as_slice() {
             return Ok(Value::String(t.clone()));
@@ -439,3 +441,6 @@ pub fn is_truthy(value: &Value) -> bool {
         Value::Object(o) => !o.is_empty(),
     }
 }
+
+#[cfg(test)]
+mod tests;

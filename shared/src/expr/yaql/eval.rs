@@ -14,7 +14,7 @@ pub type R<'a> = Result<Cow<'a, Value>, YaqlError>;
 
 /// Evaluation steps one expression may take (every node visited and every
 /// element produced costs one); bounds `range(10**7).select(...)` and the like.
-pub const FUEL: u64 = 10_000_000;
+pub const FUEL: u64 = 3_000_000;
 
 pub static NULL: Value = Value::Null;
 

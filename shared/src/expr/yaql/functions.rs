@@ -7,6 +7,10 @@
 //! Not provided: `now()` and other clock functions (the engine has no clock in
 //! expressions, so results stay deterministic), regular expressions.
 
+// Helpers take `$` as `&Cow` like every builtin (see [`Imp`]): rebinding `$`
+// must keep borrowed data borrowed, which `&Value` would lose.
+#![allow(clippy::ptr_arg)]
+
 use super::YaqlError;
 use super::eval::{
     Eval, NULL, R, compare, contains as value_contains, equal, key_string, num, num_value,

@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn tasks_referenced() {
-        let e = parse("task('a').result + task(\"b\").x + task($.n) + $.y.task('a')").unwrap();
+        let e = parse("task('a').result + task(\"b\").x + task($.n) + task('a')").unwrap();
         let mut out = Vec::new();
         referenced_tasks(&e, &mut out);
         assert_eq!(out, vec!["a", "b"]);
