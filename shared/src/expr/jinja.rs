@@ -160,6 +160,9 @@ pub struct Jinja {
     tasks: Vec<String>,
     /// Kept to turn minijinja's byte ranges into character offsets.
     source: String,
+    /// When every use of `_` is `_.key`, the keys used: only those are
+    /// converted per evaluation instead of all of `_`.
+    context_keys: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Jinja {
@@ -206,7 +209,7 @@ impl Jinja {
         let mut unknown: Vec<&String> = names.iter().filter(|n| !KNOWN.contains(*n)).collect();
         unknown.sort();
         if let Some(name) = unknown.first() {
-            let pos = src.find(name.as_str()).map(|b| src[..b].chars().count());
+            let pos = find_ident(src, name).map(|b| src[..b].chars().count());
             return Err(JinjaError {
                 message: format!(
                     "unknown function or variable '{name}' (the context is '_', e.g. '_.{name}')"
@@ -229,6 +232,7 @@ impl Jinja {
             kind,
             prefetch,
             tasks,
+            context_keys: context_keys(src),
             source: src.to_string(),
         })
     }
@@ -242,9 +246,17 @@ impl Jinja {
     /// Evaluate with `_` = `data`. Expressions yield their value, templates
     /// their rendered text.
     pub fn evaluate(&self, data: &Value, lookup: &dyn Lookup) -> Result<Value, JinjaError> {
-        // minijinja needs its own value tree; this conversion is the main
-        // per-evaluation cost and is proportional to the size of `data`.
-        let ctx = MjValue::from_pairs([("_", MjValue::from(Serde(data)))]);
+        // minijinja needs its own value tree; converting `data` is the main
+        // per-evaluation cost, so convert only the keys the source uses when
+        // that is known.
+        let underscore = match (&self.context_keys, data) {
+            (Some(keys), Value::Object(map)) => MjValue::from_pairs(
+                keys.iter()
+                    .filter_map(|k| map.get(k).map(|v| (k.as_str(), MjValue::from(Serde(v))))),
+            ),
+            _ => MjValue::from(Serde(data)),
+        };
+        let ctx = MjValue::from_pairs([("_", underscore)]);
         let mut fetched = Fetched::default();
         for w in &self.prefetch {
             fetched.have.push((w.clone(), answer(w, lookup)));
@@ -303,6 +315,55 @@ impl Jinja {
     }
 }
 
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Byte offset of `name` as a whole identifier (not part of a longer one).
+fn find_ident(src: &str, name: &str) -> Option<usize> {
+    src.match_indices(name).map(|(i, _)| i).find(|&i| {
+        let before = src[..i].chars().next_back();
+        let after = src[i + name.len()..].chars().next();
+        before.is_none_or(|c| !is_ident_char(c) && c != '.')
+            && after.is_none_or(|c| !is_ident_char(c))
+    })
+}
+
+/// The keys of `_` the source reads, if every standalone `_` in it is
+/// followed by `.key` (not a method call such as `_.items()`). Literal text
+/// and strings are scanned too, which can only add keys or fall back to
+/// `None` (convert everything), never miss a use.
+fn context_keys(src: &str) -> Option<Vec<String>> {
+    let mut keys: Vec<String> = Vec::new();
+    let bytes = src.as_bytes();
+    for (i, _) in src.match_indices('_') {
+        let before = src[..i].chars().next_back();
+        if before.is_some_and(is_ident_char) {
+            continue;
+        }
+        if bytes
+            .get(i + 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            continue;
+        }
+        // A standalone `_`: must be `_.ident` not followed by `(`.
+        if bytes.get(i + 1) != Some(&b'.') {
+            return None;
+        }
+        let rest = &src[i + 2..];
+        let len = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
+        if len == 0 || rest[len..].trim_start().starts_with('(') {
+            return None;
+        }
+        let key = &rest[..len];
+        if !keys.iter().any(|k| k == key) {
+            keys.push(key.to_string());
+        }
+    }
+    Some(keys)
+}
+
 /// `task('name')` / `task("name")` occurrences in Jinja source.
 fn literal_task_names(src: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -344,6 +405,21 @@ mod tests {
             ),
             vec!["a", "b"]
         );
+    }
+
+    #[test]
+    fn context_keys_scan() {
+        assert_eq!(
+            context_keys("_.a + _.b.c + _.a"),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(context_keys("my_var _.x"), Some(vec!["x".into()]));
+        assert_eq!(context_keys("_ | length"), None);
+        assert_eq!(context_keys("_.items()"), None);
+        assert_eq!(context_keys("_['a']"), None);
+        assert_eq!(context_keys("1 + 2"), Some(vec![]));
+        assert_eq!(context_keys("_.é"), Some(vec!["é".into()]));
+        assert_eq!(find_ident("_.x + x", "x"), Some(6));
     }
 
     #[test]

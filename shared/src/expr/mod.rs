@@ -139,7 +139,8 @@ fn find_close(s: &str, from: usize, close: &str, nest: bool) -> Option<usize> {
             i += 1;
             continue;
         }
-        if depth == 0 && s[i..].starts_with(close) {
+        // Byte comparison: `i` may sit inside a multi-byte character.
+        if depth == 0 && bytes[i..].starts_with(close.as_bytes()) {
             return Some(i);
         }
         match b {

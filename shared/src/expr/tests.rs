@@ -362,6 +362,9 @@ fn jinja_basics() {
     assert_eq!(ev("{# note #}x"), json!("x"));
     assert_eq!(ev("{{ {'a': {'b': 1}} }}"), json!({"a": {"b": 1}}));
     assert_eq!(ev("{{ _.i }}-{{ _.s }}"), json!("7-Hello"));
+    // `_` used as a whole (not just `_.key`) still sees everything.
+    assert_eq!(ev("{{ _ | length }}"), json!(7));
+    assert_eq!(ev("{{ _['s'] }}"), json!("Hello"));
     assert_eq!(ev("{{ _.list | json_dump }}"), json!("[1,2,3,4]"));
     assert_eq!(ev("{{ json_parse('[1]') }}"), json!([1]));
     assert_eq!(ev("{{ yaml_parse('a: 2').a }}"), json!(2));
@@ -552,6 +555,8 @@ fn no_panics_on_odd_input() {
             let _ = t.evaluate(&ctx);
         }
     }
+    let deep = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    assert!(Template::parse(&deep).is_err());
     // The empty YAQL expression is a syntax error.
     assert!(Template::parse("<% %>").is_err());
 }
