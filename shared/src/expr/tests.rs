@@ -587,6 +587,28 @@ fn timing() {
         let per = start.elapsed() / n;
         println!("{src:50} {per:?} per evaluation");
     }
+    // A bigger context: 200 keys, one of them a 1000-element list.
+    let mut big = serde_json::Map::new();
+    for k in 0..200 {
+        big.insert(format!("k{k}"), json!({"a": k, "b": "text"}));
+    }
+    big.insert("i".into(), json!(5));
+    big.insert("list".into(), json!((0..1000).collect::<Vec<_>>()));
+    let big = Value::Object(big);
+    let ctx = Context {
+        data: &big,
+        lookup: &NoLookup,
+    };
+    for src in ["<% $.i %>", "{{ _.i }}", "{{ _ | length }}"] {
+        let t = Template::parse(src).unwrap();
+        let n = 10_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(t.evaluate(&ctx).unwrap());
+        }
+        let per = start.elapsed() / n;
+        println!("{src:50} {per:?} per evaluation (big context)");
+    }
     let start = std::time::Instant::now();
     for _ in 0..1000 {
         std::hint::black_box(Template::parse("{% for x in _.list %}{{ x }}{% endfor %}").unwrap());
