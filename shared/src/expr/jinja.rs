@@ -217,6 +217,21 @@ impl Jinja {
                 pos,
             });
         }
+        let code = if matches!(kind, Kind::Expr(_)) {
+            vec![src]
+        } else {
+            code_regions(src)
+        };
+        for region in code {
+            if let Some((name, at)) = unknown_filter(region) {
+                // `region` is a subslice of `src`: recover its offset.
+                let offset = region.as_ptr() as usize - src.as_ptr() as usize + at;
+                return Err(JinjaError {
+                    message: format!("unknown filter '{name}'"),
+                    pos: src.get(..offset).map(|p| p.chars().count()),
+                });
+            }
+        }
         let tasks = literal_task_names(src);
         let mut prefetch = Vec::new();
         if names.contains("execution") {
@@ -293,7 +308,7 @@ impl Jinja {
                     .map_err(|e| convert_error(&e, &self.source))?;
                 if v.is_undefined() {
                     return Err(JinjaError {
-                        message: "undefined value".to_string(),
+                        message: "undefined value (a missing key or attribute?)".to_string(),
                         pos: None,
                     });
                 }
@@ -364,6 +379,81 @@ fn context_keys(src: &str) -> Option<Vec<String>> {
     Some(keys)
 }
 
+/// The `{{ }}` and `{% %}` parts of a template (where filters can appear).
+fn code_regions(src: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find(['{']) {
+        let after = &rest[i + 1..];
+        let close = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let body = &after[1..];
+        match body.find(close) {
+            Some(end) => {
+                out.push(&body[..end]);
+                rest = &body[end + close.len()..];
+            }
+            None => {
+                out.push(body);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The first filter name after `|` in Jinja code that the environment does
+/// not know, with its byte offset in `code`. Strings are skipped.
+fn unknown_filter(code: &str) -> Option<(String, usize)> {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in code.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '|' => {
+                let rest = &code[i + 1..];
+                let start = rest.len() - rest.trim_start().len();
+                let name_part = &rest[start..];
+                let len = name_part
+                    .find(|c: char| !is_ident_char(c))
+                    .unwrap_or(name_part.len());
+                let name = &name_part[..len];
+                if !name.is_empty() && !filter_exists(name) {
+                    return Some((name.to_string(), i + 1 + start));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Ask minijinja itself whether a filter exists (it has no public lookup):
+/// applying an unknown filter fails with `UnknownFilter`. `name` holds only
+/// identifier characters, so it cannot change the probe's meaning.
+fn filter_exists(name: &str) -> bool {
+    match ENV.compile_expression_owned(format!("none | {name}")) {
+        Ok(expr) => !matches!(expr.eval(()), Err(e) if e.kind() == ErrorKind::UnknownFilter),
+        Err(_) => true,
+    }
+}
+
 /// `task('name')` / `task("name")` occurrences in Jinja source.
 fn literal_task_names(src: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -420,6 +510,22 @@ mod tests {
         assert_eq!(context_keys("1 + 2"), Some(vec![]));
         assert_eq!(context_keys("_.é"), Some(vec!["é".into()]));
         assert_eq!(find_ident("_.x + x", "x"), Some(6));
+    }
+
+    #[test]
+    fn filters_checked() {
+        assert!(filter_exists("upper"));
+        assert!(filter_exists("json_dump"));
+        assert!(!filter_exists("nosuch"));
+        assert_eq!(
+            unknown_filter("_.a | upper | nosuch(1)"),
+            Some(("nosuch".into(), 14))
+        );
+        assert_eq!(unknown_filter("'a | nosuch' | upper"), None);
+        assert_eq!(
+            code_regions("a {{ x | f }} b {% if y %}c{% endif %} {"),
+            vec![" x | f ", " if y ", " endif "]
+        );
     }
 
     #[test]

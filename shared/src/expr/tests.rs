@@ -390,6 +390,11 @@ fn jinja_errors() {
     let e = Template::parse("{% for x in _.l %}{{ y }}{% endfor %}").unwrap_err();
     assert!(e.message.contains("'y'"), "{e}");
     assert!(Template::parse("{% if %}").is_err());
+    let e = Template::parse("{{ _.s | shout }}").unwrap_err();
+    assert_eq!(e.message, "unknown filter 'shout'");
+    assert_eq!(e.position, Some(6));
+    let e = Template::parse("{% for x in _.l %}{{ x | shout }}{% endfor %}").unwrap_err();
+    assert_eq!(e.position, Some(25));
     // Loop variables and `set` are not "unknown".
     assert_eq!(
         ev("{% set n = 2 %}{% for x in _.list %}{{ x * n }}{{ loop.index }};{% endfor %}"),
