@@ -620,3 +620,102 @@ fn timing() {
     }
     println!("parse of a Jinja template: {:?}", start.elapsed() / 1000);
 }
+
+/// Random token soup through parse and evaluate: nothing may panic.
+/// `cargo test -p bora --lib expr::tests::fuzz_smoke -- --ignored`
+#[test]
+#[ignore]
+fn fuzz_smoke() {
+    const PIECES: &[&str] = &[
+        "<%",
+        "%>",
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "$",
+        ".",
+        "$.list",
+        "$.d",
+        "[",
+        "]",
+        "(",
+        ")",
+        "{",
+        "}",
+        ",",
+        "=>",
+        "->",
+        "+",
+        "-",
+        "*",
+        "/",
+        " mod ",
+        "=",
+        "!=",
+        "<",
+        ">=",
+        " and ",
+        " or ",
+        " not ",
+        " in ",
+        "'a'",
+        "\"é\"",
+        "1",
+        "-1",
+        "2.5",
+        "0",
+        "len(",
+        "select(",
+        "where(",
+        "join(",
+        "let(",
+        "x",
+        "$x",
+        "range(",
+        "format(",
+        "substring(",
+        "task(",
+        "_",
+        "_.list",
+        "|",
+        " upper",
+        " for ",
+        " if ",
+        "ü",
+        "\\",
+        "'",
+        "?.",
+        "true",
+        "null",
+        "dict(",
+        "sort(",
+        "flatten(",
+    ];
+    let d = data();
+    let ctx = Context {
+        data: &d,
+        lookup: &FakeLookup,
+    };
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..200_000 {
+        let n = (next() % 12) as usize + 1;
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+        }
+        if let Ok(t) = Template::parse(&s) {
+            let _ = t.evaluate(&ctx);
+        }
+        let y = format!("<% {s} %>");
+        if let Ok(t) = Template::parse(&y) {
+            let _ = t.evaluate(&ctx);
+        }
+    }
+}

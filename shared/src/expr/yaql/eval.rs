@@ -16,6 +16,7 @@ pub type R<'a> = Result<Cow<'a, Value>, YaqlError>;
 /// element produced costs one); bounds `range(10**7).select(...)` and the like.
 pub const FUEL: u64 = 3_000_000;
 
+/// A null to borrow for missing keys.
 pub static NULL: Value = Value::Null;
 
 /// Evaluation state for one expression.
@@ -27,6 +28,7 @@ pub struct Eval<'a> {
 }
 
 impl<'a> Eval<'a> {
+    /// A fresh evaluation with a full budget and no variables.
     pub fn new(lookup: &'a dyn Lookup) -> Self {
         Eval {
             lookup,
@@ -52,6 +54,7 @@ impl<'a> Eval<'a> {
         }
     }
 
+    /// Evaluate `e` with `$` bound to `this`.
     pub fn eval(&mut self, e: &Expr, this: &Cow<'a, Value>) -> R<'a> {
         self.burn(1, 0)?;
         match e {
@@ -333,6 +336,7 @@ pub enum Num {
 }
 
 impl Num {
+    /// As a float.
     pub fn f(self) -> f64 {
         match self {
             Num::I(i) => i as f64,
@@ -341,6 +345,7 @@ impl Num {
     }
 }
 
+/// The value as a number, if it is one.
 pub fn num(v: &Value) -> Option<Num> {
     match v {
         Value::Number(n) => Some(match n.as_i64() {
@@ -351,6 +356,7 @@ pub fn num(v: &Value) -> Option<Num> {
     }
 }
 
+/// A number back as a value; NaN and infinities are errors (JSON has none).
 pub fn num_value<'b>(n: Num, pos: usize) -> R<'b> {
     match n {
         Num::I(i) => Ok(Cow::Owned(Value::from(i))),
@@ -511,6 +517,7 @@ pub fn key_string(v: &Value) -> String {
     }
 }
 
+/// How a value's type is named in error messages.
 pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

@@ -26,6 +26,7 @@ pub struct YaqlError {
 }
 
 impl YaqlError {
+    /// An error at character offset `pos`.
     pub fn new(message: impl Into<String>, pos: usize) -> Self {
         YaqlError {
             message: message.into(),
