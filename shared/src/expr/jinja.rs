@@ -242,6 +242,9 @@ impl Jinja {
         }
         if names.contains("task") {
             prefetch.extend(tasks.iter().map(|t| Want::Task(Some(t.clone()))));
+            if src.contains("task()") {
+                prefetch.push(Want::Task(None));
+            }
         }
         Ok(Jinja {
             kind,
