@@ -25,13 +25,23 @@ impl Embedded {
         path: impl AsRef<Path>,
         events: Option<Arc<dyn EventSink>>,
     ) -> Result<Embedded, HandlerError> {
+        Embedded::open_with(path, events, ActionRegistry::standard())
+    }
+
+    /// [`Embedded::open`] with a registry of one's own (tests add actions
+    /// that count their runs).
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        events: Option<Arc<dyn EventSink>>,
+        actions: ActionRegistry,
+    ) -> Result<Embedded, HandlerError> {
         let db = SqliteDb::open(path)?;
         let store = SqliteStore::new(db.clone());
         let queue = SqliteQueue::new(db);
         let mut deps = Deps::new(
             Arc::new(store.clone()),
             Arc::new(queue.clone()),
-            Arc::new(ActionRegistry::standard()),
+            Arc::new(actions),
         );
         deps.events = events;
         Ok(Embedded {

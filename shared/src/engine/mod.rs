@@ -663,8 +663,11 @@ pub fn after_task(
                     break 'clauses;
                 }
                 TransitionTarget::Pause { msg: m } => {
-                    out.command = Some(Command::Pause(msg(m)?));
-                    break 'clauses;
+                    // The other transitions are kept: they are taken when
+                    // the execution is resumed (Mistral finding A12).
+                    if out.command.is_none() {
+                        out.command = Some(Command::Pause(msg(m)?));
+                    }
                 }
             }
         }

@@ -347,12 +347,9 @@ impl Parser {
                     height = h;
                     e
                 }
-                _ => {
-                    return Err(YaqlError::new(
-                        format!("unexpected name '{name}' (did you mean '$.{name}'?)"),
-                        t.pos,
-                    ));
-                }
+                // YAQL's keyword strings: a bare word is its own text, which
+                // is what makes Mistral's `task(task1)` work.
+                _ => Expr::Lit(Value::String(name)),
             },
             tok => {
                 return Err(YaqlError::new(
