@@ -521,14 +521,16 @@ mod tests {
         assert!(parse(&deep).is_err());
         let ok = "(".repeat(100) + "$" + &".a)".repeat(100);
         assert!(parse(&ok).is_ok());
-        assert!(parse("foo").unwrap_err().message.contains("$.foo"));
+        // A bare word is a keyword string, as in YAQL (`task(t1)`).
+        assert!(matches!(parse("foo").unwrap(), Expr::Lit(Value::String(s)) if s == "foo"));
     }
 
     #[test]
     fn tasks_referenced() {
-        let e = parse("task('a').result + task(\"b\").x + task($.n) + task('a')").unwrap();
+        let e =
+            parse("task('a').result + task(\"b\").x + task($.n) + task('a') + task(c)").unwrap();
         let mut out = Vec::new();
         referenced_tasks(&e, &mut out);
-        assert_eq!(out, vec!["a", "b"]);
+        assert_eq!(out, vec!["a", "b", "c"]);
     }
 }
