@@ -76,7 +76,9 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
         task_name: action.task_name.clone(),
         workflow_name: task.workflow_name.clone(),
     };
+    tracing::debug!(action_execution_id = %action.id, action = %action.name, "action started");
     let outcome = run_named(deps, &doc, &action.name, &action.input, &context).await;
+    tracing::debug!(action_execution_id = %action.id, action = %action.name, "action finished");
 
     let mut finished = claimed;
     finished.lease_until = None;

@@ -170,6 +170,14 @@ impl SqliteStore {
         &self.db
     }
 
+    /// How many executions there are, in any state.
+    pub fn count_executions(&self) -> Result<i64, StoreError> {
+        self.db
+            .lock()
+            .query_row("SELECT COUNT(*) FROM executions", [], |r| r.get(0))
+            .map_err(backend)
+    }
+
     /// How many executions are RUNNING (for `bora worker --until-idle`).
     pub fn count_running(&self) -> Result<i64, StoreError> {
         self.db
