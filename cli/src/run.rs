@@ -155,7 +155,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         finished: Notify::new(),
     });
     let db_path = args.db.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
-    let embedded = Embedded::open(&db_path, Some(printer.clone()))?;
+    let mut embedded = Embedded::open(&db_path, Some(printer.clone()))?;
+    embedded.set_action_lease(Duration::from_secs_f64(args.visibility_timeout.max(0.1)));
     let deps = embedded.deps.clone();
     let doc = workflow::parse_document(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
@@ -218,7 +219,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let embedded = Embedded::open(&args.db, None)?;
+    let mut embedded = Embedded::open(&args.db, None)?;
+    embedded.set_action_lease(Duration::from_secs_f64(args.visibility_timeout.max(0.1)));
     let (stop, stopped) = watch::channel(false);
     let workers = tokio::spawn(worker::run(
         embedded.deps.clone(),

@@ -51,6 +51,16 @@ impl Embedded {
         })
     }
 
+    /// Make run-task's claim on an action last as long as the queue's
+    /// visibility timeout: a message that comes back after a crash then
+    /// finds the claim expired and takes the action over. Call before the
+    /// dependencies are shared.
+    pub fn set_action_lease(&mut self, lease: Duration) {
+        if let Some(deps) = Arc::get_mut(&mut self.deps) {
+            deps.settings.action_lease = lease;
+        }
+    }
+
     /// Poll until an execution is no longer RUNNING, and return it.
     pub async fn wait_for(
         &self,
