@@ -1,12 +1,196 @@
-//! `bora bench`: placeholder filled below.
-use clap::Args;
+//! `bora bench`: the engine's benchmarks, on the embedded default, in this
+//! process. Each prints one JSON line: wall time, this process's CPU
+//! seconds, per-task or per-item cost and the peak resident memory (so run
+//! one scenario per process to read its own peak).
+
+use anyhow::{Context, bail};
+use bora::embedded::Embedded;
+use bora::engine::states::ExecutionState;
+use bora::handlers::{CreateExecution, create_execution};
+use bora::worker::{self, WorkerSettings};
+use clap::{Args, ValueEnum};
+use serde_json::json;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Scenario {
+    /// A chain of N `std.noop` tasks.
+    Chain,
+    /// One task with-items over N `std.echo`.
+    Items,
+    /// N concurrent executions of a 3-task workflow.
+    Concurrent,
+}
 
 #[derive(Args)]
 pub struct BenchArgs {
-    pub scenario: String,
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+    /// Tasks, items or executions.
+    #[arg(long, short, default_value_t = 50)]
+    pub size: usize,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// SQLite file (default: a fresh file in the temp directory, removed after).
+    #[arg(long)]
+    pub db: Option<std::path::PathBuf>,
 }
 
-pub async fn bench(_args: BenchArgs) -> anyhow::Result<ExitCode> {
+fn chain_yaml(n: usize) -> String {
+    let mut yaml = String::from("version: '2.0'\nchain:\n  tasks:\n");
+    for i in 1..=n {
+        yaml.push_str(&format!("    t{i}:\n      action: std.noop\n"));
+        if i < n {
+            yaml.push_str(&format!("      on-success: t{}\n", i + 1));
+        }
+    }
+    yaml
+}
+
+const ITEMS_YAML: &str = "version: '2.0'
+items:
+  input: [n]
+  tasks:
+    t1:
+      with-items: i in <% range($.n) %>
+      action: std.echo output=<% $.i %>
+";
+
+const THREE_YAML: &str = "version: '2.0'
+three:
+  tasks:
+    t1:
+      action: std.noop
+      on-success: t2
+    t2:
+      action: std.echo output=two
+      on-success: t3
+    t3:
+      action: std.noop
+";
+
+/// CPU seconds (user + system) of this process, from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory of this process in MiB (VmHWM).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let temp = std::env::temp_dir().join(format!("bora-bench-{}.db", std::process::id()));
+    let path = args.db.clone().unwrap_or_else(|| temp.clone());
+    let embedded = Embedded::open(&path, None)?;
+    let deps = embedded.deps.clone();
+    let (yaml, name, input, executions, units) = match args.scenario {
+        Scenario::Chain => (chain_yaml(args.size), "chain", json!({}), 1, args.size),
+        // The list is made by the workflow (`range`), so a 100,000-item run
+        // does not hit the 256 KiB input limit.
+        Scenario::Items => (
+            ITEMS_YAML.to_string(),
+            "items",
+            json!({"n": args.size}),
+            1,
+            args.size,
+        ),
+        Scenario::Concurrent => (
+            THREE_YAML.to_string(),
+            "three",
+            json!({}),
+            args.size,
+            args.size * 3,
+        ),
+    };
+    let (key, _) = deps.specs.put(deps.store.as_ref(), &yaml).await?;
+    let (stop, stopped) = watch::channel(false);
+    let workers = tokio::spawn(worker::run(
+        deps.clone(),
+        WorkerSettings {
+            workers: args.workers,
+            ..WorkerSettings::default()
+        },
+        stopped,
+    ));
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(executions);
+    for _ in 0..executions {
+        let e = create_execution(
+            &deps,
+            CreateExecution {
+                definition_key: key.clone(),
+                workflow_name: name.into(),
+                input: input.clone(),
+                ..CreateExecution::default()
+            },
+        )
+        .await
+        .context("creating the execution")?;
+        ids.push(e.id);
+    }
+    for id in &ids {
+        let e = embedded.wait_for(id, Duration::from_millis(1)).await?;
+        if e.state != ExecutionState::Success {
+            bail!("execution {id} ended {}: {:?}", e.state, e.state_info);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let _ = stop.send(true);
+    let _ = workers.await;
+    let unit = match args.scenario {
+        Scenario::Items => "item",
+        _ => "task",
+    };
+    let report = json!({
+        "scenario": match args.scenario {
+            Scenario::Chain => "chain",
+            Scenario::Items => "with-items",
+            Scenario::Concurrent => "concurrent-executions",
+        },
+        "size": args.size,
+        "workers": args.workers,
+        "wall_s": round(wall, 4),
+        "cpu_s": round(cpu, 3),
+        format!("{unit}s_per_s"): round(units as f64 / wall, 1),
+        format!("wall_ms_per_{unit}"): round(wall * 1000.0 / units as f64, 4),
+        format!("cpu_ms_per_{unit}"): round(cpu * 1000.0 / units as f64, 4),
+        "executions_per_s": round(executions as f64 / wall, 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+    });
+    println!("{report}");
+    if args.db.is_none() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
 }

@@ -918,3 +918,28 @@ wf:
     );
     assert!(engine.tasks(&e.id).await.iter().all(|t| t.name != "next"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_example_runs() {
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/tour.yaml"
+    ))
+    .unwrap();
+    let engine = Engine::start();
+    let e = engine.run(&yaml, json!({})).await;
+    assert_success(&e);
+    assert_eq!(
+        e.output["shout"],
+        json!("HELLO, ADA / HELLO, GRACE / HELLO, LINUS")
+    );
+    assert_eq!(
+        e.output["recovered"],
+        json!("recovered from the network was down")
+    );
+    assert_eq!(
+        e.output["summary"],
+        json!({"words": 3, "first": "HELLO, ADA"})
+    );
+    assert_eq!(engine.action_count(&e.id, "flaky").await, 3);
+}

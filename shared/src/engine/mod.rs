@@ -786,10 +786,14 @@ pub fn decide_join(required: usize, inbound: usize, arrivals: &[(String, bool)])
     }
 }
 
+/// A failed task for [`failure_summary`]: its name, id, state_info, and its
+/// failed action executions as (id, index, error).
+pub type FailedTask = (String, String, String, Vec<(String, i64, String)>);
+
 /// The text Mistral gives an execution that failed because of tasks:
 /// `Failure caused by error in tasks: t2\n\n  t2 [task_ex_id=...] -> info\n`
 /// with one line per failed action execution under its task.
-pub fn failure_summary(failed: &[(String, String, String, Vec<(String, i64, String)>)]) -> String {
+pub fn failure_summary(failed: &[FailedTask]) -> String {
     let names: Vec<&str> = failed.iter().map(|(name, _, _, _)| name.as_str()).collect();
     let mut text = format!("Failure caused by error in tasks: {}\n\n", names.join(", "));
     for (name, id, info, actions) in failed {

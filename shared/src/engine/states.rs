@@ -182,14 +182,11 @@ impl ActionState {
     }
 }
 
-fn check<S: Copy + PartialEq + fmt::Display>(
+fn check<S: Copy + PartialEq + StateName>(
     from: S,
     to: S,
     allowed: &'static [S],
-) -> Result<(), StateError>
-where
-    S: StateName,
-{
+) -> Result<(), StateError> {
     if allowed.contains(&to) {
         Ok(())
     } else {

@@ -1013,11 +1013,10 @@ pub(crate) async fn end_execution(
                     .filter(|(_, a)| a.state == ActionState::Error)
                     .map(|(i, a)| {
                         let info = a.state_info.clone().unwrap_or_default();
-                        let line = match &a.child_execution_id {
+                        match &a.child_execution_id {
                             Some(child) => (child.clone(), i as i64, info),
                             None => (a.id.clone(), i as i64, info),
-                        };
-                        line
+                        }
                     })
                     .collect();
                 failed.push((
