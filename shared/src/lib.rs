@@ -5,4 +5,7 @@
 pub mod actions;
 pub mod expr;
 pub mod http;
+pub mod seal;
+pub mod secret;
+pub mod target;
 pub mod workflow;
