@@ -83,7 +83,7 @@ impl LocalKeySealer {
     pub fn from_keys(active: &[u8; KEY_LEN], old: &[[u8; KEY_LEN]]) -> Self {
         let keys = std::iter::once(active)
             .chain(old.iter())
-            .map(|key| load_key(key))
+            .map(load_key)
             .collect();
         Self { keys }
     }
