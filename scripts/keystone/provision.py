@@ -15,7 +15,8 @@ import urllib.request
 
 def main():
     parser = argparse.ArgumentParser()
-    for flag in ("url", "cafile", "admin-password", "user", "password", "project", "cloud"):
+    for flag in ("url", "cafile", "admin-password", "user", "password", "project", "cloud",
+                 "service-user", "service-password"):
         parser.add_argument("--" + flag, required=True)
     args = parser.parse_args()
 
@@ -62,6 +63,21 @@ def main():
     member = find("roles", "roles", "member")
     call("PUT", f"/projects/{project_id}/users/{user_id}/roles/{member}", token=admin)
 
+    # A service user (a trustee for trust tests, like bora's own service
+    # user on its home cloud): member of its own project only, so anything
+    # it does on the user's project comes from a trust.
+    service_project = args.service_user + "-proj"
+    call("POST", "/projects", {"project": {"name": service_project, "domain_id": "default"}},
+         admin, ok_conflict=True)
+    service_project_id = find("projects", "projects", service_project)
+    call("POST", "/users", {"user": {"name": args.service_user, "domain_id": "default",
+                                     "password": args.service_password,
+                                     "default_project_id": service_project_id}},
+         admin, ok_conflict=True)
+    service_user_id = find("users", "users", args.service_user)
+    call("PUT", f"/projects/{service_project_id}/users/{service_user_id}/roles/{member}",
+         token=admin)
+
     # Extra catalog entries: compute in two regions, public and internal.
     # The URLs are fake (nothing listens) and name the cloud so tests can tell
     # which catalog they came from.
@@ -85,6 +101,9 @@ def main():
     print(f"user_id={user_id}")
     print(f"project={args.project}")
     print(f"project_id={project_id}")
+    print(f"service_user={args.service_user}")
+    print(f"service_user_id={service_user_id}")
+    print(f"service_project={service_project}")
 
 
 if __name__ == "__main__":

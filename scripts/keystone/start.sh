@@ -93,6 +93,7 @@ setup_cloud() {
 port=$port
 admin_password=$(openssl rand -hex 12)
 user_password=$(openssl rand -hex 12)
+service_password=$(openssl rand -hex 12)
 STATE
     fi
     # shellcheck disable=SC1091
@@ -163,8 +164,10 @@ CONF
     else
         log "cloud $name: starting gunicorn on $base"
         : > "$dir/gunicorn.log"
-        (cd "$dir" && OS_KEYSTONE_CONFIG_DIR="$dir" nohup "$venv/bin/gunicorn" \
-            > "$dir/gunicorn.out" 2>&1 < /dev/null &)
+        # exec: no shell stays behind holding our stdout, so a caller
+        # reading this script's output through a pipe or $(...) gets EOF.
+        (cd "$dir" && OS_KEYSTONE_CONFIG_DIR="$dir" exec nohup "$venv/bin/gunicorn") \
+            > "$dir/gunicorn.out" 2>&1 < /dev/null &
         local deadline=$((SECONDS + 90))
         until answers "$base" "$cafile"; do
             if grep -q "exited with code" "$dir/gunicorn.log" 2>/dev/null \
@@ -182,6 +185,7 @@ CONF
         "$venv/bin/python" "$here/provision.py" \
             --url "$base/v3" --cafile "$cafile" --admin-password "$admin_password" \
             --user "$user" --password "$user_password" --project "$project" \
+            --service-user "svc-$name" --service-password "$service_password" \
             --cloud "$name" > "$dir/provisioned.env.tmp"
         mv "$dir/provisioned.env.tmp" "$dir/provisioned.env"
     fi
@@ -206,6 +210,10 @@ emit() { # emit PREFIX NAME CAFILE
         echo "export ${prefix}_PROJECT_ID=$project_id"
         echo "export ${prefix}_USER_DOMAIN=Default"
         echo "export ${prefix}_PROJECT_DOMAIN=Default"
+        echo "export ${prefix}_SERVICE_USER=$service_user"
+        echo "export ${prefix}_SERVICE_USER_ID=$service_user_id"
+        echo "export ${prefix}_SERVICE_PASSWORD=$service_password"
+        echo "export ${prefix}_SERVICE_PROJECT=$service_project"
         echo "export ${prefix}_ADMIN_PASSWORD=$admin_password"
         echo "export ${prefix}_PID=$(cat "$dir/gunicorn.pid")"
         [[ -n "$3" ]] && echo "export ${prefix}_CA=$3"

@@ -418,3 +418,74 @@ async fn the_strict_default_policy_refuses_the_loopback_clouds() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_trust_scoped_token_acts_as_the_trustor_until_the_trust_is_deleted() {
+    let a = cloud("KS_A");
+    let (client, trustor_token) = login(&a).await;
+    let service_user_id = var("KS_A_SERVICE_USER_ID");
+    let (trustee_token, _) = client
+        .password_auth(
+            &var("KS_A_SERVICE_USER"),
+            "Default",
+            &Secret::new(var("KS_A_SERVICE_PASSWORD")),
+            &var("KS_A_SERVICE_PROJECT"),
+            "Default",
+        )
+        .await
+        .unwrap();
+
+    // GIVEN a trust from the user to the service user, with impersonation
+    let http = bora::http::client_builder().no_proxy().build().unwrap();
+    let base = a.url.trim_end_matches('/');
+    let created: Value = http
+        .post(format!("{base}/OS-TRUST/trusts"))
+        .header("X-Auth-Token", trustor_token.expose())
+        .json(&json!({"trust": {
+            "trustor_user_id": a.user_id,
+            "trustee_user_id": service_user_id,
+            "project_id": a.project_id,
+            "impersonation": true,
+            "roles": [{"name": "member"}],
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let trust_id = Secret::new(created["trust"]["id"].as_str().unwrap());
+
+    // WHEN the service user asks for a trust-scoped token
+    let (trust_token, info) = client
+        .trust_scoped_auth(&trustee_token, &trust_id)
+        .await
+        .unwrap();
+
+    // THEN it acts as the trustor in the trustor's project
+    assert_eq!(info.user.id, a.user_id);
+    assert_eq!(info.project.as_ref().unwrap().id, a.project_id);
+    assert!(info.trust.is_some());
+    // Keystone refuses a trust token validating itself (403, policy), but
+    // as the impersonated trustor it may validate the trustor's token.
+    let validated = client.validate_token_as(&trust_token, &trustor_token).await;
+    assert_eq!(validated.unwrap().user.id, a.user_id);
+
+    // and deleting the trust invalidates the token.
+    http.delete(format!("{base}/OS-TRUST/trusts/{}", trust_id.expose()))
+        .header("X-Auth-Token", trustor_token.expose())
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let error = client
+        .validate_token_as(&trust_token, &trustor_token)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("token rejected by"), "{error}");
+    assert!(!error.contains(trust_token.expose()) && !error.contains(trust_id.expose()));
+}
