@@ -416,6 +416,46 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_pinned_client_connects_to_the_checked_address_without_dns() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        // GIVEN a local HTTP server and a name that no DNS resolves
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\npinned",
+                )
+                .await;
+        });
+        let checked = CheckedUrl {
+            url: url(&format!(
+                "http://keystone.bora-test.invalid:{}/v3",
+                address.port()
+            )),
+            addresses: vec![address],
+        };
+        // WHEN a client pinned to the checked address fetches the URL
+        let client = checked
+            .pin(crate::http::client_builder().no_proxy())
+            .build()
+            .unwrap();
+        let body = client
+            .get(checked.url.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // THEN it reached the checked address, not whatever DNS would say.
+        assert_eq!(body, "pinned");
+    }
+
     #[test]
     fn public_addresses_are_allowed() {
         for address in ["8.8.8.8", "2606:4700::1111", "1.1.1.1"] {
