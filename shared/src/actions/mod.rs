@@ -64,21 +64,12 @@ impl ActionRegistry {
 
     /// Check `input` against the action's parameters: unknown names and
     /// missing required ones are an error naming them; defaults are filled.
-    pub fn prepare_input(
-        &self,
-        name: &str,
-        input: Map<String, Value>,
-    ) -> Result<Map<String, Value>, String> {
+    pub fn prepare_input(&self, name: &str, input: Map<String, Value>) -> Result<Map<String, Value>, String> {
         let _ = name;
         Ok(input)
     }
 
-    pub async fn run(
-        &self,
-        name: &str,
-        input: &Map<String, Value>,
-        ctx: &ActionContext,
-    ) -> ActionOutcome {
+    pub async fn run(&self, name: &str, input: &Map<String, Value>, ctx: &ActionContext) -> ActionOutcome {
         let _ = (input, ctx);
         ActionOutcome::Error(Value::String(format!("unknown action {name}")))
     }

@@ -150,15 +150,9 @@ pub enum TransitionTarget {
     Task(String),
     /// Engine commands. `msg` may hold an expression.
     Noop,
-    Fail {
-        msg: Option<Data>,
-    },
-    Succeed {
-        msg: Option<Data>,
-    },
-    Pause {
-        msg: Option<Data>,
-    },
+    Fail { msg: Option<Data> },
+    Succeed { msg: Option<Data> },
+    Pause { msg: Option<Data> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
