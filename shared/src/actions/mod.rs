@@ -68,6 +68,11 @@ pub struct ActionContext {
     pub task_name: String,
     /// Name of the workflow of the execution.
     pub workflow_name: String,
+    /// The execution's target cloud, unsealed for this action only, when the
+    /// action needs a cloud (OpenStack actions) and the execution has one.
+    pub target: Option<crate::target::TargetCloud>,
+    /// The outbound policy every URL a target supplies must pass.
+    pub policy: crate::target::policy::OutboundPolicy,
 }
 
 /// The future an [`Action`] implementation returns.
@@ -109,6 +114,9 @@ pub struct ActionRegistry {
     impls: Vec<ActionImpl>,
     /// Name → position in `actions`/`impls`.
     index: HashMap<String, usize>,
+    /// Actions that act on the execution's target cloud: run-task unseals
+    /// the target only for these.
+    cloud: ::std::collections::HashSet<String>,
 }
 
 impl ActionRegistry {
@@ -118,6 +126,7 @@ impl ActionRegistry {
             actions: Vec::new(),
             impls: Vec::new(),
             index: HashMap::new(),
+            cloud: Default::default(),
         }
     }
 
@@ -143,6 +152,17 @@ impl ActionRegistry {
                 self.impls.push(imp);
             }
         }
+    }
+
+    /// Add an action that acts on the execution's target cloud.
+    pub fn register_cloud(&mut self, info: ActionInfo, imp: ActionImpl) {
+        self.cloud.insert(info.name.clone());
+        self.register(info, imp);
+    }
+
+    /// True when `name` needs the execution's target cloud.
+    pub fn needs_target(&self, name: &str) -> bool {
+        self.cloud.contains(name)
     }
 
     /// The description of action `name`, if it exists.

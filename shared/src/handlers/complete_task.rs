@@ -371,6 +371,7 @@ async fn start_child(
         input: action.input.clone(),
         params: json!({"env": execution.params.get("env").cloned().unwrap_or(json!({}))}),
         project_id: execution.project_id.clone(),
+        target: None,
     };
     let parent = ParentRef {
         task_execution_id: task.id.clone(),
@@ -381,8 +382,25 @@ async fn start_child(
         .clone()
         .unwrap_or_else(|| execution.id.clone());
     action.updated_at = now;
-    match prepare_execution(&specs.doc, request, Some(parent), Some(root), now) {
-        Ok(prepared) => {
+    match prepare_execution(
+        &specs.doc,
+        request,
+        Some(parent),
+        Some(root),
+        deps.sealer.as_ref(),
+        now,
+    ) {
+        Ok(mut prepared) => {
+            // A sub-workflow acts on its parent's cloud: the sealed target
+            // (bound to the root execution) is copied as it is.
+            if let Some(target) = execution.params.get("target")
+                && let Value::Object(params) = &mut prepared.execution.params
+            {
+                params.insert("target".into(), target.clone());
+                if let Some(Write::InsertExecution(child)) = prepared.writes.first_mut() {
+                    child.params = prepared.execution.params.clone();
+                }
+            }
             action.state = ActionState::Running;
             action.child_execution_id = Some(child_id);
             let mut writes = prepared.writes;

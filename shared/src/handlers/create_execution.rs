@@ -7,7 +7,10 @@
 use super::{Deps, HandlerError, Prefetched, derived_id, new_id};
 use crate::engine::{self, states::ExecutionState, states::TaskState};
 use crate::queue::Message;
+use crate::seal::Sealer;
 use crate::store::{ExecutionRecord, Millis, ParentRef, TaskRecord, Write};
+use crate::target::TargetCloud;
+use crate::target::headers::parse_body_target;
 use crate::workflow::Document;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -27,6 +30,10 @@ pub struct CreateExecution {
     pub input: Value,
     pub params: Value,
     pub project_id: String,
+    /// The cloud this execution's OpenStack actions act on (from the
+    /// `X-Target-*` headers); `params.target` in the body form is read by
+    /// [`create_execution`] itself. Sealed before it is stored.
+    pub target: Option<TargetCloud>,
 }
 
 /// Store a new execution and enqueue its start tasks.
@@ -48,14 +55,60 @@ pub async fn create_execution(
     {
         return Ok(existing);
     }
+    let mut request = request;
+    take_body_target(&mut request)?;
+    if let Some(target) = &request.target {
+        check_target_urls(deps, target).await?;
+    }
     let doc = deps
         .specs
         .get(deps.store.as_ref(), &request.definition_key)
         .await?;
-    let prepared = prepare_execution(&doc, request, None, None, deps.now())?;
+    let prepared = prepare_execution(&doc, request, None, None, deps.sealer.as_ref(), deps.now())?;
     deps.store.commit(prepared.writes).await?;
     deps.send(prepared.messages, Duration::ZERO).await?;
     Ok(prepared.execution)
+}
+
+/// The body form of a target (`params.target`, shaped like a clouds.yaml
+/// entry) becomes the request's target; it never stays in `params`.
+fn take_body_target(request: &mut CreateExecution) -> Result<(), HandlerError> {
+    let Some(params) = request.params.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(body) = params.remove("target") else {
+        return Ok(());
+    };
+    if request.target.is_some() {
+        return Err(HandlerError::Invalid(
+            "the target cloud is given twice: in X-Target-* headers and in params.target; give one"
+                .into(),
+        ));
+    }
+    request.target =
+        parse_body_target(Some(&body)).map_err(|e| HandlerError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
+/// The target's auth URL must pass the outbound policy before anything is
+/// stored (a 400 naming the URL, not a task failure later).
+async fn check_target_urls(deps: &Deps, target: &TargetCloud) -> Result<(), HandlerError> {
+    let url = url::Url::parse(&target.auth_url).map_err(|e| {
+        HandlerError::Invalid(format!(
+            "target auth URL {} is not a URL: {e}",
+            target.auth_url
+        ))
+    })?;
+    deps.policy
+        .check(&url)
+        .await
+        .map_err(|e| HandlerError::Invalid(e.to_string()))?;
+    if target.insecure {
+        deps.policy
+            .check_insecure(&url)
+            .map_err(|e| HandlerError::Invalid(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// An execution ready to be committed: its writes and the messages to send
@@ -73,6 +126,7 @@ pub(crate) fn prepare_execution(
     request: CreateExecution,
     parent: Option<ParentRef>,
     root_execution_id: Option<String>,
+    sealer: &dyn Sealer,
     now: Millis,
 ) -> Result<PreparedExecution, HandlerError> {
     let workflow = doc.workflow(&request.workflow_name).ok_or_else(|| {
@@ -95,9 +149,22 @@ pub(crate) fn prepare_execution(
         .entry("namespace")
         .or_insert_with(|| Value::String(request.namespace.clone()));
     params.entry("env").or_insert_with(|| json!({}));
+    let id = request.id.clone().unwrap_or_else(new_id);
+    if let Some(target) = &request.target {
+        // Sealed for the root execution, so sub-workflows (which copy
+        // `params.target`) can unseal it too, and no other execution can.
+        let root = root_execution_id.as_deref().unwrap_or(&id);
+        let sealed = target
+            .seal(sealer, root)
+            .map_err(|e| HandlerError::Invalid(format!("cannot seal the target cloud: {e}")))?;
+        params.insert(
+            "target".into(),
+            serde_json::to_value(&sealed).map_err(|e| HandlerError::Invalid(e.to_string()))?,
+        );
+    }
     let params = Value::Object(params);
     let mut execution = ExecutionRecord {
-        id: request.id.clone().unwrap_or_else(new_id),
+        id,
         workflow_name: workflow.name.clone(),
         workflow_id: request.workflow_id.clone(),
         workflow_namespace: request.namespace.clone(),

@@ -23,7 +23,9 @@ use crate::actions::ActionRegistry;
 use crate::engine::EngineError;
 use crate::expr::Lookup;
 use crate::queue::{Message, Queue, QueueError};
+use crate::seal::{LocalKeySealer, Sealer};
 use crate::store::{DefinitionRecord, ExecutionRecord, Millis, Store, StoreError, TaskRecord};
+use crate::target::policy::OutboundPolicy;
 use crate::workflow::{self, Document, ParseError};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -206,6 +208,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub events: Option<Arc<dyn EventSink>>,
+    /// Seals target-cloud tokens before they are stored.
+    pub sealer: Arc<dyn Sealer>,
+    /// What URLs a target cloud may make bora reach.
+    pub policy: OutboundPolicy,
 }
 
 impl Deps {
@@ -218,6 +224,8 @@ impl Deps {
             clock: Arc::new(SystemClock),
             settings: Settings::default(),
             events: None,
+            sealer: Arc::new(ephemeral_sealer()),
+            policy: OutboundPolicy::default(),
         }
     }
 
@@ -241,6 +249,15 @@ impl Deps {
         }
         Ok(())
     }
+}
+
+/// A sealer with a random key that lives as long as the process: for
+/// in-memory databases, whose sealed values die with the process too.
+pub fn ephemeral_sealer() -> LocalKeySealer {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    LocalKeySealer::from_keys(&key, &[])
 }
 
 /// A deterministic id from its cause: the same cause always gives the same

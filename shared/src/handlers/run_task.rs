@@ -12,6 +12,7 @@ use crate::engine::{self, states::ActionState};
 use crate::expr::{Context, NoLookup};
 use crate::queue::Message;
 use crate::store::{ActionRecord, StoreError, Write};
+use crate::target::{SealedTarget, TargetCloud};
 use crate::workflow::Document;
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -69,12 +70,33 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
         .specs
         .get(deps.store.as_ref(), &task.definition_key)
         .await?;
+    let target = if deps.actions.needs_target(&base_action(&doc, &action.name)) {
+        match unseal_target(deps, &action.execution_id).await {
+            Ok(target) => target,
+            Err(message) => {
+                let mut failed = claimed;
+                failed.state = ActionState::Error;
+                failed.lease_until = None;
+                failed.state_info = Some(message.clone());
+                failed.output = Value::String(message);
+                failed.updated_at = deps.now();
+                deps.store.commit(vec![Write::UpdateAction(failed)]).await?;
+                return notify_done(deps, &action.id).await;
+            }
+        }
+    } else {
+        None
+    };
+    // The unsealed target lives in this context only, and is dropped with
+    // it when the action ends: nothing about a target outlives its task.
     let context = ActionContext {
         execution_id: action.execution_id.clone(),
         task_execution_id: action.task_execution_id.clone(),
         action_execution_id: action.id.clone(),
         task_name: action.task_name.clone(),
         workflow_name: task.workflow_name.clone(),
+        target,
+        policy: deps.policy.clone(),
     };
     tracing::debug!(action_execution_id = %action.id, action = %action.name, "action started");
     let outcome = run_named(deps, &doc, &action.name, &action.input, &context).await;
@@ -119,6 +141,41 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
             notify_done(deps, &action.id).await
         }
     }
+}
+
+/// The registered action an action name comes to, through ad-hoc actions.
+fn base_action(doc: &Document, name: &str) -> String {
+    let mut name = name.to_string();
+    for _ in 0..MAX_AD_HOC_DEPTH {
+        match doc.actions.iter().find(|a| a.name == name) {
+            Some(ad_hoc) => name = ad_hoc.base.clone(),
+            None => break,
+        }
+    }
+    name
+}
+
+/// The execution's target cloud, unsealed (`None` in legacy mode). The
+/// error text names what failed, never the token.
+async fn unseal_target(deps: &Deps, execution_id: &str) -> Result<Option<TargetCloud>, String> {
+    let execution = deps
+        .store
+        .get_execution(execution_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(sealed) = execution.params.get("target") else {
+        return Ok(None);
+    };
+    let sealed: SealedTarget = serde_json::from_value(sealed.clone())
+        .map_err(|e| format!("the stored target cloud is malformed: {e}"))?;
+    let root = execution
+        .root_execution_id
+        .as_deref()
+        .unwrap_or(&execution.id);
+    sealed
+        .unseal(deps.sealer.as_ref(), root)
+        .map(Some)
+        .map_err(|e| format!("cannot unseal the target cloud's token: {e}"))
 }
 
 async fn notify_done(deps: &Deps, action_execution_id: &str) -> Result<(), HandlerError> {

@@ -261,6 +261,67 @@ fn is_tls_error(error: &reqwest::Error) -> bool {
     false
 }
 
+/// An HTTP client for one URL a target supplied: the URL must pass
+/// `policy` and the client connects only to the addresses checked; it
+/// trusts the platform roots plus `ca_pem` (this client only); `insecure`
+/// only where the policy allows it; no redirects, no proxy. `shown` names
+/// the URL in errors.
+pub async fn target_client(
+    url: &Url,
+    shown: &str,
+    ca_pem: Option<&[u8]>,
+    insecure: bool,
+    policy: &OutboundPolicy,
+) -> Result<reqwest::Client, KeystoneError> {
+    let checked = policy.check(url).await?;
+    let mut builder = checked
+        .pin(crate::http::client_builder())
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT);
+    if let Some(pem) = ca_pem {
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|error| KeystoneError::BadCa {
+                url: shown.to_owned(),
+                reason: error.to_string(),
+            })?;
+        if certificates.is_empty() {
+            return Err(KeystoneError::BadCa {
+                url: shown.to_owned(),
+                reason: "no certificate in it".into(),
+            });
+        }
+        builder = builder.tls_certs_merge(certificates);
+    }
+    if insecure {
+        policy.check_insecure(url)?;
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|error| KeystoneError::Client {
+        url: shown.to_owned(),
+        reason: cause_chain(&error),
+    })
+}
+
+/// A failed request to `shown` as an error: TLS, timeout or connection.
+pub fn transport_error(shown: &str, error: reqwest::Error) -> KeystoneError {
+    let url = shown.to_owned();
+    if is_tls_error(&error) {
+        KeystoneError::Tls {
+            url,
+            detail: cause_chain(&error),
+        }
+    } else if error.is_timeout() {
+        KeystoneError::Timeout { url }
+    } else {
+        KeystoneError::Connect {
+            url,
+            detail: cause_chain(&error),
+        }
+    }
+}
+
 /// The innermost causes of an error, joined, for a readable detail.
 fn cause_chain(error: &reqwest::Error) -> String {
     let mut parts = Vec::new();
@@ -318,36 +379,7 @@ impl KeystoneClient {
     ) -> Result<Self, KeystoneError> {
         let base = normalise(auth_url)?;
         let shown = display_url(&base).trim_end_matches('/').to_owned();
-        let checked = policy.check(&base).await?;
-        let mut builder = checked
-            .pin(crate::http::client_builder())
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT);
-        if let Some(pem) = ca_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
-                KeystoneError::BadCa {
-                    url: shown.clone(),
-                    reason: error.to_string(),
-                }
-            })?;
-            if certificates.is_empty() {
-                return Err(KeystoneError::BadCa {
-                    url: shown,
-                    reason: "no certificate in it".into(),
-                });
-            }
-            builder = builder.tls_certs_merge(certificates);
-        }
-        if insecure {
-            policy.check_insecure(&base)?;
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        let client = builder.build().map_err(|error| KeystoneError::Client {
-            url: shown.clone(),
-            reason: cause_chain(&error),
-        })?;
+        let client = target_client(&base, &shown, ca_pem, insecure, policy).await?;
         Ok(Self {
             base,
             shown,
@@ -381,20 +413,7 @@ impl KeystoneClient {
     }
 
     fn transport_error(&self, error: reqwest::Error) -> KeystoneError {
-        let url = self.shown.clone();
-        if is_tls_error(&error) {
-            KeystoneError::Tls {
-                url,
-                detail: cause_chain(&error),
-            }
-        } else if error.is_timeout() {
-            KeystoneError::Timeout { url }
-        } else {
-            KeystoneError::Connect {
-                url,
-                detail: cause_chain(&error),
-            }
-        }
+        transport_error(&self.shown, error)
     }
 
     /// Map a non-success status to an error; `what` names what a 401 rejects.
