@@ -146,8 +146,7 @@ pub trait Catalog: Send + Sync {
         &self,
         query: &ListQuery,
     ) -> Result<Vec<WorkflowDefinition>, CatalogError>;
-    async fn delete_workflow(&self, identifier: &str, namespace: &str)
-    -> Result<(), CatalogError>;
+    async fn delete_workflow(&self, identifier: &str, namespace: &str) -> Result<(), CatalogError>;
 
     /// Register (or, with `replace`, re-register) a workbook with its
     /// workflows and actions, all or none. Replacing drops the workflows
@@ -167,16 +166,18 @@ pub trait Catalog: Send + Sync {
     async fn insert_actions(&self, actions: &[AdHocAction]) -> Result<(), CatalogError>;
     async fn update_actions(&self, actions: &[AdHocAction]) -> Result<(), CatalogError>;
     /// An ad-hoc action by id, or by name in `namespace`.
-    async fn get_action(&self, identifier: &str, namespace: &str)
-    -> Result<AdHocAction, CatalogError>;
+    async fn get_action(
+        &self,
+        identifier: &str,
+        namespace: &str,
+    ) -> Result<AdHocAction, CatalogError>;
     async fn list_actions(&self, query: &ListQuery) -> Result<Vec<AdHocAction>, CatalogError>;
     async fn delete_action(&self, identifier: &str, namespace: &str) -> Result<(), CatalogError>;
 
     async fn insert_environment(&self, environment: &Environment) -> Result<(), CatalogError>;
     async fn update_environment(&self, environment: &Environment) -> Result<(), CatalogError>;
     async fn get_environment(&self, name: &str) -> Result<Environment, CatalogError>;
-    async fn list_environments(&self, query: &ListQuery)
-    -> Result<Vec<Environment>, CatalogError>;
+    async fn list_environments(&self, query: &ListQuery) -> Result<Vec<Environment>, CatalogError>;
     async fn delete_environment(&self, name: &str) -> Result<(), CatalogError>;
 
     /// Ids of executions matching `query`, in its order. Filters:

@@ -475,11 +475,7 @@ impl Catalog for SqliteStore {
         list(&self.db().lock(), query)
     }
 
-    async fn delete_workflow(
-        &self,
-        identifier: &str,
-        namespace: &str,
-    ) -> Result<(), CatalogError> {
+    async fn delete_workflow(&self, identifier: &str, namespace: &str) -> Result<(), CatalogError> {
         transaction(self, |tx| {
             let w: WorkflowDefinition = find(tx, identifier, namespace)?
                 .ok_or_else(|| not_found_workflow(identifier, namespace))?;
@@ -586,15 +582,11 @@ impl Catalog for SqliteStore {
     }
 
     async fn get_environment(&self, name: &str) -> Result<Environment, CatalogError> {
-        find(&self.db().lock(), name, "")?.ok_or_else(|| {
-            CatalogError::NotFound(format!("Environment not found [name={name}]"))
-        })
+        find(&self.db().lock(), name, "")?
+            .ok_or_else(|| CatalogError::NotFound(format!("Environment not found [name={name}]")))
     }
 
-    async fn list_environments(
-        &self,
-        query: &ListQuery,
-    ) -> Result<Vec<Environment>, CatalogError> {
+    async fn list_environments(&self, query: &ListQuery) -> Result<Vec<Environment>, CatalogError> {
         list(&self.db().lock(), query)
     }
 
