@@ -4,10 +4,13 @@
 //!   (SQLite), showing tasks as they start and end, and print its output.
 //! - `bora worker --db PATH`: run the worker loop on an existing database
 //!   (for example to finish executions after a crash).
+//! - `bora serve [--listen ADDR] [--db PATH]`: the Mistral v2 REST API
+//!   and the workers in one process.
 //! - `bora bench SCENARIO`: the benchmarks (see README).
 
 mod bench;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +33,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run workers on a database until stopped (or until nothing runs).
     Worker(run::WorkerArgs),
+    /// Serve the Mistral v2 REST API and run the workers.
+    Serve(serve::ServeArgs),
     /// Run a benchmark scenario and print its numbers as JSON.
     Bench(bench::BenchArgs),
 }
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Worker(args) => run::worker(args).await,
+            Command::Serve(args) => serve::serve(args).await,
             Command::Bench(args) => bench::bench(args).await,
         }
     });

@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md at the root for the map of this crate.
 
 pub mod actions;
+pub mod api;
 pub mod embedded;
 pub mod engine;
 pub mod expr;

@@ -14,6 +14,7 @@
 //! functions call exactly these functions.
 
 pub mod complete_task;
+pub mod control;
 pub mod create_execution;
 pub mod run_task;
 

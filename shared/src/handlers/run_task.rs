@@ -190,7 +190,7 @@ async fn notify_done(deps: &Deps, action_execution_id: &str) -> Result<(), Handl
 
 /// Run an action by name: an ad-hoc action of the document (its base with
 /// `base-input`, then `output`), or a registered one.
-pub(crate) async fn run_named(
+pub async fn run_named(
     deps: &Deps,
     doc: &Document,
     name: &str,

@@ -14,11 +14,14 @@
 //!   many messages hit at once, as single atomic operations, so that with-items
 //!   and joins do not turn into retry storms under concurrency.
 
+pub mod catalog;
 pub mod sqlite;
+pub mod sqlite_catalog;
 
 use crate::engine::states::{ActionState, ExecutionState, TaskState};
 use serde_json::Value;
 
+pub use catalog::{Catalog, CatalogError};
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch. The engine never reads a clock; the

@@ -140,6 +140,7 @@ impl SqliteDb {
         )
         .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        super::sqlite_catalog::create_tables(&conn).map_err(backend)?;
         Ok(Arc::new(SqliteDb {
             conn: Mutex::new(conn),
             notify: Notify::new(),

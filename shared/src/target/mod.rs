@@ -151,9 +151,19 @@ impl SealedTarget {
         let token = sealer.unseal(&self.token, &token_aad(execution_id))?;
         let token = String::from_utf8(token)
             .map_err(|_| SealError::Malformed("sealed target token is not UTF-8".into()))?;
-        Ok(TargetCloud {
+        Ok(self.with_token(Secret::new(token)))
+    }
+
+    /// What the API may show: the same as [`TargetCloud::public_view`],
+    /// without unsealing anything.
+    pub fn public_view(&self) -> Value {
+        self.with_token(Secret::new(String::new())).public_view()
+    }
+
+    fn with_token(&self, token: Secret) -> TargetCloud {
+        TargetCloud {
             auth_url: self.auth_url.clone(),
-            token: Secret::new(token),
+            token,
             ca_pem: self.ca_pem.as_ref().map(|pem| pem.clone().into_bytes()),
             insecure: self.insecure,
             catalog: self.catalog.clone(),
@@ -163,7 +173,7 @@ impl SealedTarget {
             user_name: self.user_name.clone(),
             user_domain_name: self.user_domain_name.clone(),
             project_domain_name: self.project_domain_name.clone(),
-        })
+        }
     }
 }
 

@@ -1,0 +1,107 @@
+//! The real `bora serve` binary, killed with SIGKILL in the middle of an
+//! execution and restarted on the same database, finishes the execution.
+//!
+//! The binary is found through `BORA_BIN` (the test script sets it to
+//! `$CARGO_TARGET_DIR/debug/bora` after `cargo build -p bora-cli`).
+
+use serde_json::{Value, json};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+fn bora_bin() -> String {
+    std::env::var("BORA_BIN").unwrap_or_else(|_| {
+        panic!("BORA_BIN is not set: build with `cargo build -p bora-cli` and set BORA_BIN=$CARGO_TARGET_DIR/debug/bora")
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(db: &std::path::Path, port: u16) -> Child {
+    Command::new(bora_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(db)
+        .args(["--visibility-timeout", "1", "--workers", "2"])
+        .spawn()
+        .expect("cannot start bora serve")
+}
+
+async fn wait_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        if client.get(format!("{base}/")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("bora serve did not come up on {base}");
+}
+
+#[tokio::test]
+async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bora.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = bora::http::client_builder().build().unwrap();
+
+    // GIVEN a running execution of a chain of sleeping tasks
+    let mut server = start(&db, port);
+    wait_up(&client, &base).await;
+    let mut wf = String::from("version: '2.0'\nchain:\n  tasks:\n");
+    for i in 0..4 {
+        wf.push_str(&format!("    t{i}:\n      action: std.sleep seconds=0.5\n"));
+        if i < 3 {
+            wf.push_str(&format!("      on-success: t{}\n", i + 1));
+        }
+    }
+    let created = client
+        .post(format!("{base}/v2/workflows"))
+        .body(wf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let execution: Value = client
+        .post(format!("{base}/v2/executions"))
+        .json(&json!({"workflow_name": "chain"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = execution["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    // WHEN the server is killed without warning and started again
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut server = start(&db, port);
+    wait_up(&client, &base).await;
+
+    // THEN the execution completes
+    let mut state = String::new();
+    for _ in 0..300 {
+        let e: Value = client
+            .get(format!("{base}/v2/executions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state = e["state"].as_str().unwrap_or_default().to_string();
+        if state != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(state, "SUCCESS");
+}
