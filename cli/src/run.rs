@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use bora::embedded::Embedded;
 use bora::engine::states::ExecutionState;
 use bora::handlers::{CreateExecution, Event, EventSink, create_execution};
-use bora::worker::{self, WorkerSettings};
+use bora::worker;
 use bora::workflow;
 use clap::Args;
 use serde_json::Value;
@@ -128,14 +128,6 @@ fn read_input(input: Option<&str>) -> anyhow::Result<Value> {
     Ok(value)
 }
 
-fn worker_settings(workers: usize, visibility_timeout: f64) -> WorkerSettings {
-    WorkerSettings {
-        workers,
-        visibility_timeout: Duration::from_secs_f64(visibility_timeout.max(0.1)),
-        ..WorkerSettings::default()
-    }
-}
-
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
@@ -156,7 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let db_path = args.db.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
     let mut embedded = Embedded::open(&db_path, Some(printer.clone()))?;
-    embedded.set_action_lease(Duration::from_secs_f64(args.visibility_timeout.max(0.1)));
+    let settings = embedded.worker_settings(args.workers, args.visibility_timeout);
     let deps = embedded.deps.clone();
     let doc = workflow::parse_document(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
@@ -181,11 +173,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let (stop, stopped) = watch::channel(false);
-    let workers = tokio::spawn(worker::run(
-        deps.clone(),
-        worker_settings(args.workers, args.visibility_timeout),
-        stopped,
-    ));
+    let workers = tokio::spawn(worker::run(deps.clone(), settings, stopped));
     let execution = loop {
         let wake = printer.finished.notified();
         let current = embedded.wait_for(&execution.id, Duration::ZERO).await;
@@ -220,13 +208,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let mut embedded = Embedded::open(&args.db, None)?;
-    embedded.set_action_lease(Duration::from_secs_f64(args.visibility_timeout.max(0.1)));
+    let settings = embedded.worker_settings(args.workers, args.visibility_timeout);
     let (stop, stopped) = watch::channel(false);
-    let workers = tokio::spawn(worker::run(
-        embedded.deps.clone(),
-        worker_settings(args.workers, args.visibility_timeout),
-        stopped,
-    ));
+    let workers = tokio::spawn(worker::run(embedded.deps.clone(), settings, stopped));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,

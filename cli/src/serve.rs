@@ -3,11 +3,9 @@
 
 use anyhow::Context;
 use bora::embedded::Embedded;
-use bora::worker::WorkerSettings;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -27,7 +25,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let embedded = Embedded::open(&args.db, None)
+    let mut embedded = Embedded::open(&args.db, None)
         .with_context(|| format!("cannot open database {}", args.db.display()))?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -37,11 +35,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listener.local_addr()?,
         args.db.display()
     );
-    let workers = WorkerSettings {
-        workers: args.workers,
-        visibility_timeout: Duration::from_secs_f64(args.visibility_timeout.max(0.001)),
-        ..WorkerSettings::default()
-    };
+    let workers = embedded.worker_settings(args.workers, args.visibility_timeout);
     bora::api::serve(listener, &embedded, workers, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,11 +5,24 @@
 use crate::actions::ActionRegistry;
 use crate::handlers::{Deps, EventSink, HandlerError};
 use crate::queue::SqliteQueue;
+use crate::seal::LocalKeySealer;
 use crate::store::sqlite::SqliteDb;
 use crate::store::{ExecutionRecord, SqliteStore, Store};
-use std::path::Path;
+use crate::target::policy::OutboundPolicy;
+use crate::worker::WorkerSettings;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Environment variable: the sealing key file (default: the database path
+/// with `.key` appended).
+pub const KEY_FILE_VAR: &str = "BORA_KEY_FILE";
+
+fn key_file_for(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
 
 /// An opened embedded database with everything the handlers need.
 pub struct Embedded {
@@ -35,6 +48,7 @@ impl Embedded {
         events: Option<Arc<dyn EventSink>>,
         actions: ActionRegistry,
     ) -> Result<Embedded, HandlerError> {
+        let path = path.as_ref();
         let db = SqliteDb::open(path)?;
         let store = SqliteStore::new(db.clone());
         let queue = SqliteQueue::new(db);
@@ -44,6 +58,20 @@ impl Embedded {
             Arc::new(actions),
         );
         deps.events = events;
+        deps.policy =
+            OutboundPolicy::from_env().map_err(|e| HandlerError::Invalid(e.to_string()))?;
+        // Sealed values live as long as the database: a file database gets
+        // a key file beside it (or `BORA_KEY_FILE`); an in-memory one keeps
+        // the process's random key.
+        let key_file = std::env::var_os(KEY_FILE_VAR)
+            .map(PathBuf::from)
+            .or_else(|| (path != Path::new(":memory:")).then(|| key_file_for(path)));
+        if let Some(key_file) = key_file {
+            let sealer = LocalKeySealer::open_or_create(&key_file).map_err(|e| {
+                HandlerError::Invalid(format!("sealing key {}: {e}", key_file.display()))
+            })?;
+            deps.sealer = Arc::new(sealer);
+        }
         Ok(Embedded {
             deps: Arc::new(deps),
             store,
@@ -51,13 +79,20 @@ impl Embedded {
         })
     }
 
-    /// Make run-task's claim on an action last as long as the queue's
-    /// visibility timeout: a message that comes back after a crash then
-    /// finds the claim expired and takes the action over. Call before the
+    /// Worker settings for `workers` workers and a visibility timeout of
+    /// `visibility_timeout` seconds. Also makes run-task's claim on an action
+    /// last as long: a message that comes back after a crash then finds the
+    /// claim expired and takes the action over. Call before the
     /// dependencies are shared.
-    pub fn set_action_lease(&mut self, lease: Duration) {
+    pub fn worker_settings(&mut self, workers: usize, visibility_timeout: f64) -> WorkerSettings {
+        let visibility = Duration::from_secs_f64(visibility_timeout.max(0.1));
         if let Some(deps) = Arc::get_mut(&mut self.deps) {
-            deps.settings.action_lease = lease;
+            deps.settings.action_lease = visibility;
+        }
+        WorkerSettings {
+            workers,
+            visibility_timeout: visibility,
+            ..WorkerSettings::default()
         }
     }
 

@@ -54,7 +54,9 @@ async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
     wait_up(&client, &base).await;
     let mut wf = String::from("version: '2.0'\nchain:\n  tasks:\n");
     for i in 0..4 {
-        wf.push_str(&format!("    t{i}:\n      action: std.sleep seconds=0.5\n"));
+        wf.push_str(&format!(
+            "    t{i}:\n      action: std.echo output={i} delay=0.5\n"
+        ));
         if i < 3 {
             wf.push_str(&format!("      on-success: t{}\n", i + 1));
         }
@@ -77,6 +79,18 @@ async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
         .unwrap();
     let id = execution["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let before: Value = client
+        .get(format!("{base}/v2/executions/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        before["state"], "RUNNING",
+        "the kill must come mid-execution"
+    );
 
     // WHEN the server is killed without warning and started again
     server.kill().unwrap();
