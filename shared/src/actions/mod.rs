@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod http;
+pub mod openstack;
 mod std;
 mod value;
 
@@ -130,12 +131,13 @@ impl ActionRegistry {
         }
     }
 
-    /// The registry of the `std.*` actions.
+    /// The registry of the `std.*` actions and the OpenStack actions.
     pub fn standard() -> ActionRegistry {
         let mut reg = ActionRegistry::empty();
         for kind in StdAction::ALL {
             reg.register(kind.info(), ActionImpl::Std(kind));
         }
+        openstack::register(&mut reg);
         reg
     }
 

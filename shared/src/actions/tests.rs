@@ -21,9 +21,9 @@ async fn run(name: &str, input: Value) -> ActionOutcome {
 }
 
 #[test]
-fn standard_lists_the_std_actions() {
+fn standard_lists_the_std_actions_first() {
     let reg = ActionRegistry::standard();
-    let names: Vec<&str> = reg.list().iter().map(|a| a.name.as_str()).collect();
+    let names: Vec<&str> = reg.list().iter().take(7).map(|a| a.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -303,8 +303,9 @@ async fn registry_takes_more_actions() {
         }],
         is_async: false,
     };
+    let before = reg.list().len();
     reg.register(info, ActionImpl::Dyn(Arc::new(Upper)));
-    assert_eq!(reg.list().len(), 8);
+    assert_eq!(reg.list().len(), before + 1);
     let input = reg
         .prepare_input("x.upper", obj(json!({"text": "abc"})))
         .unwrap();
@@ -321,7 +322,7 @@ async fn registry_takes_more_actions() {
     let mut info = StdAction::Noop.info();
     info.name = "x.upper".into();
     reg.register(info, ActionImpl::Std(StdAction::Noop));
-    assert_eq!(reg.list().len(), 8);
+    assert_eq!(reg.list().len(), before + 1);
     assert_eq!(
         reg.run("x.upper", &Map::new(), &ctx).await,
         ActionOutcome::Success(Value::Null)
