@@ -14,73 +14,12 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+mod clouds;
+
 use bora::secret::Secret;
 use bora::target::{CatalogError, KeystoneClient, KeystoneError, OutboundPolicy};
+use clouds::{client, cloud, login, policy, var};
 use serde_json::{Value, json};
-
-/// One test cloud, from the variables of `keystone.env`.
-struct Cloud {
-    url: String,
-    user: String,
-    user_id: String,
-    password: Secret,
-    project: String,
-    project_id: String,
-    user_domain: String,
-    project_domain: String,
-    ca_pem: Option<Vec<u8>>,
-}
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run scripts/keystone/start.sh and source keystone.env first")
-    })
-}
-
-fn cloud(prefix: &str) -> Cloud {
-    // Checked first so the message names the variable the brief promises.
-    var("KS_A_URL");
-    let ca_pem = std::env::var(format!("{prefix}_CA")).ok().map(|path| {
-        std::fs::read(&path).unwrap_or_else(|error| panic!("{prefix}_CA={path}: {error}"))
-    });
-    Cloud {
-        url: var(&format!("{prefix}_URL")),
-        user: var(&format!("{prefix}_USER")),
-        user_id: var(&format!("{prefix}_USER_ID")),
-        password: Secret::new(var(&format!("{prefix}_PASSWORD"))),
-        project: var(&format!("{prefix}_PROJECT")),
-        project_id: var(&format!("{prefix}_PROJECT_ID")),
-        user_domain: var(&format!("{prefix}_USER_DOMAIN")),
-        project_domain: var(&format!("{prefix}_PROJECT_DOMAIN")),
-        ca_pem,
-    }
-}
-
-/// The test clouds listen on loopback, which the strict default refuses.
-fn policy() -> OutboundPolicy {
-    OutboundPolicy::from_values(Some("127.0.0.0/8,::1/128"), None).unwrap()
-}
-
-async fn client(cloud: &Cloud) -> KeystoneClient {
-    KeystoneClient::new(&cloud.url, cloud.ca_pem.as_deref(), false, &policy())
-        .await
-        .unwrap()
-}
-
-async fn login(cloud: &Cloud) -> (KeystoneClient, Secret) {
-    let client = client(cloud).await;
-    let (token, _) = client
-        .password_auth(
-            &cloud.user,
-            &cloud.user_domain,
-            &cloud.password,
-            &cloud.project,
-            &cloud.project_domain,
-        )
-        .await
-        .unwrap();
-    (client, token)
-}
 
 fn unique(label: &str) -> String {
     let nanos = SystemTime::now()
