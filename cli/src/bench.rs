@@ -22,6 +22,11 @@ pub enum Scenario {
     Items,
     /// N concurrent executions of a 3-task workflow.
     Concurrent,
+    /// A chain of N `keystone.auth_projects` tasks on a target cloud given by
+    /// TARGET_OS_AUTH_URL, TARGET_OS_USERNAME, TARGET_OS_PASSWORD,
+    /// TARGET_OS_TENANT (and TARGET_OS_CA_CERT, TARGET_OS_*_DOMAIN_NAME),
+    /// once without and once with a carried service catalog.
+    Target,
 }
 
 #[derive(Args)]
@@ -100,7 +105,116 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+fn target_chain_yaml(n: usize) -> String {
+    let mut yaml = String::from("version: '2.0'\nchain:\n  tasks:\n");
+    for i in 1..=n {
+        yaml.push_str(&format!(
+            "    t{i}:\n      action: keystone.auth_projects\n"
+        ));
+        if i < n {
+            yaml.push_str(&format!("      on-success: t{}\n", i + 1));
+        }
+    }
+    yaml
+}
+
+fn env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set (the target scenario needs it)"))
+}
+
+/// The target-cloud case: tasks per second, and Keystone requests per task
+/// without a carried catalog (one) and with one (none).
+async fn bench_target(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    use bora::secret::Secret;
+    use bora::target::{KeystoneClient, TargetCloud};
+    use std::sync::atomic::Ordering;
+    let embedded = Embedded::open(":memory:", None)?;
+    let deps = embedded.deps.clone();
+    let ca_pem = match std::env::var("TARGET_OS_CA_CERT") {
+        Ok(path) => Some(std::fs::read(&path).with_context(|| format!("reading {path}"))?),
+        Err(_) => None,
+    };
+    let auth_url = env("TARGET_OS_AUTH_URL")?;
+    let keystone = KeystoneClient::new(&auth_url, ca_pem.as_deref(), false, &deps.policy).await?;
+    let domain = |name: &str| std::env::var(name).unwrap_or_else(|_| "Default".into());
+    let (token, info) = keystone
+        .password_auth(
+            &env("TARGET_OS_USERNAME")?,
+            &domain("TARGET_OS_USER_DOMAIN_NAME"),
+            &Secret::new(env("TARGET_OS_PASSWORD")?),
+            &env("TARGET_OS_TENANT")?,
+            &domain("TARGET_OS_PROJECT_DOMAIN_NAME"),
+        )
+        .await?;
+    let catalog = serde_json::to_value(&info.catalog)?;
+    let (key, _) = deps
+        .specs
+        .put(deps.store.as_ref(), &target_chain_yaml(args.size))
+        .await?;
+    let (stop, stopped) = watch::channel(false);
+    let workers = tokio::spawn(worker::run(
+        deps.clone(),
+        WorkerSettings {
+            workers: args.workers,
+            ..WorkerSettings::default()
+        },
+        stopped,
+    ));
+    for carried in [false, true] {
+        let target = TargetCloud {
+            auth_url: auth_url.clone(),
+            token: token.clone(),
+            ca_pem: ca_pem.clone(),
+            insecure: false,
+            catalog: carried.then(|| catalog.clone()),
+            region: None,
+            project_id: None,
+            user_id: None,
+            user_name: None,
+            user_domain_name: None,
+            project_domain_name: None,
+        };
+        let calls_before = bora::actions::openstack::KEYSTONE_CALLS.load(Ordering::Relaxed);
+        let cpu_before = cpu_seconds();
+        let started = Instant::now();
+        let e = create_execution(
+            &deps,
+            CreateExecution {
+                definition_key: key.clone(),
+                workflow_name: "chain".into(),
+                target: Some(target),
+                ..CreateExecution::default()
+            },
+        )
+        .await?;
+        let e = embedded.wait_for(&e.id, Duration::from_millis(1)).await?;
+        if e.state != ExecutionState::Success {
+            bail!("execution {} ended {}: {:?}", e.id, e.state, e.state_info);
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let calls = bora::actions::openstack::KEYSTONE_CALLS.load(Ordering::Relaxed) - calls_before;
+        println!(
+            "{}",
+            json!({
+                "scenario": "target-cloud chain",
+                "catalog_carried": carried,
+                "size": args.size,
+                "wall_s": round(wall, 4),
+                "cpu_s": round(cpu_seconds() - cpu_before, 3),
+                "tasks_per_s": round(args.size as f64 / wall, 1),
+                "keystone_requests_per_task": round(calls as f64 / args.size as f64, 2),
+            })
+        );
+    }
+    let _ = stop.send(true);
+    let _ = workers.await;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Scenario::Target = args.scenario {
+        return bench_target(&args).await;
+    }
     let temp = std::env::temp_dir().join(format!("bora-bench-{}.db", std::process::id()));
     let path = args.db.clone().unwrap_or_else(|| temp.clone());
     let embedded = Embedded::open(&path, None)?;
@@ -123,6 +237,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.size,
             args.size * 3,
         ),
+        Scenario::Target => unreachable!("handled above"),
     };
     let (key, _) = deps.specs.put(deps.store.as_ref(), &yaml).await?;
     let (stop, stopped) = watch::channel(false);
@@ -170,6 +285,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::Chain => "chain",
             Scenario::Items => "with-items",
             Scenario::Concurrent => "concurrent-executions",
+            Scenario::Target => "target",
         },
         "size": args.size,
         "workers": args.workers,
