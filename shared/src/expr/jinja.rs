@@ -45,6 +45,15 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
+    // Templates print values with this: the same size bound as expression
+    // results (printing a huge lazy sequence would not use fuel either).
+    env.set_formatter(|out, state, value| {
+        let mut budget = MAX_RESULT_SIZE;
+        if !fits(value, &mut budget, 0) {
+            return Err(invalid("result is too large"));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_function("task", |name: Option<String>| fetch(Want::Task(name)));
     env.add_function("execution", || fetch(Want::Execution));
     env.add_function("env", || fetch(Want::Env));
@@ -584,6 +593,17 @@ mod tests {
             .evaluate(&Value::Null, &crate::expr::NoLookup)
             .unwrap_err();
         assert!(e.message.contains("too large"), "{}", e.message);
+        // The same printed by a template (`{% %}` statements).
+        let j = Jinja::template("{% if 1 %}{{ [0]*50000000 }}{% endif %}").unwrap();
+        let e = j
+            .evaluate(&Value::Null, &crate::expr::NoLookup)
+            .unwrap_err();
+        assert!(e.message.contains("too large"), "{}", e.message);
+        let j = Jinja::template("{% if 1 %}{{ [1] * 2 }}{% endif %}").unwrap();
+        assert_eq!(
+            j.evaluate(&Value::Null, &crate::expr::NoLookup).unwrap(),
+            serde_json::json!("[1, 1]")
+        );
         let j = Jinja::expression("[[1, 2]] * 3").unwrap();
         assert_eq!(
             j.evaluate(&Value::Null, &crate::expr::NoLookup).unwrap(),
