@@ -29,6 +29,10 @@ const FUEL: u64 = 5_000_000;
 const MAX_ROUNDS: usize = 16;
 /// Error detail used by functions whose lookup result is not fetched yet.
 const PENDING: &str = "bora: lookup pending";
+/// Largest expression result converted to JSON: values plus string bytes
+/// (minijinja builds repeated sequences such as `[0] * 50000000` lazily,
+/// without fuel; materializing them would exhaust memory).
+const MAX_RESULT_SIZE: usize = 16 << 20;
 
 /// A Jinja error: message and, when minijinja knows it, a character offset.
 #[derive(Debug, Clone)]
@@ -41,6 +45,15 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
+    // Templates print values with this: the same size bound as expression
+    // results (printing a huge lazy sequence would not use fuel either).
+    env.set_formatter(|out, state, value| {
+        let mut budget = MAX_RESULT_SIZE;
+        if !fits(value, &mut budget, 0) {
+            return Err(invalid("result is too large"));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_function("task", |name: Option<String>| fetch(Want::Task(name)));
     env.add_function("execution", || fetch(Want::Execution));
     env.add_function("env", || fetch(Want::Env));
@@ -315,6 +328,13 @@ impl Jinja {
                         pos: None,
                     });
                 }
+                let mut budget = MAX_RESULT_SIZE;
+                if !fits(&v, &mut budget, 0) {
+                    return Err(JinjaError {
+                        message: "result is too large".to_string(),
+                        pos: None,
+                    });
+                }
                 serde_json::to_value(&v).map_err(|e| JinjaError {
                     message: format!("result is not JSON: {e}"),
                     pos: None,
@@ -330,6 +350,39 @@ impl Jinja {
                     .map_err(|e| convert_error(&e, &self.source))
             }
         }
+    }
+}
+
+/// Whether converting `v` to JSON stays within `budget` (one unit per value
+/// and per string byte) and 256 levels; walks lazy sequences without
+/// materializing them and stops as soon as the budget is spent.
+fn fits(v: &MjValue, budget: &mut usize, depth: usize) -> bool {
+    use minijinja::value::ValueKind;
+    let cost = 1 + v.as_str().map_or(0, str::len) + v.as_bytes().map_or(0, <[u8]>::len);
+    let Some(left) = budget.checked_sub(cost) else {
+        return false;
+    };
+    *budget = left;
+    if depth > 256 {
+        return false;
+    }
+    match v.kind() {
+        ValueKind::Seq | ValueKind::Iterable => {
+            if v.len().is_some_and(|n| n > *budget) {
+                return false;
+            }
+            match v.try_iter() {
+                Ok(mut items) => items.all(|item| fits(&item, budget, depth + 1)),
+                Err(_) => true,
+            }
+        }
+        ValueKind::Map => match v.as_object().and_then(|o| o.try_iter_pairs()) {
+            Some(mut pairs) => {
+                pairs.all(|(k, x)| fits(&k, budget, depth + 1) && fits(&x, budget, depth + 1))
+            }
+            None => true,
+        },
+        _ => true,
     }
 }
 
@@ -528,6 +581,33 @@ mod tests {
         assert_eq!(
             code_regions("a {{ x | f }} b {% if y %}c{% endif %} {"),
             vec![" x | f ", " if y ", " endif "]
+        );
+    }
+
+    #[test]
+    fn huge_lazy_sequence_is_an_error() {
+        // Found by fuzzing (expression target): a repeated list is lazy in
+        // minijinja but was materialized whole when converted to JSON.
+        let j = Jinja::expression("[0]* 50153432").unwrap();
+        let e = j
+            .evaluate(&Value::Null, &crate::expr::NoLookup)
+            .unwrap_err();
+        assert!(e.message.contains("too large"), "{}", e.message);
+        // The same printed by a template (`{% %}` statements).
+        let j = Jinja::template("{% if 1 %}{{ [0]*50000000 }}{% endif %}").unwrap();
+        let e = j
+            .evaluate(&Value::Null, &crate::expr::NoLookup)
+            .unwrap_err();
+        assert!(e.message.contains("too large"), "{}", e.message);
+        let j = Jinja::template("{% if 1 %}{{ [1] * 2 }}{% endif %}").unwrap();
+        assert_eq!(
+            j.evaluate(&Value::Null, &crate::expr::NoLookup).unwrap(),
+            serde_json::json!("[1, 1]")
+        );
+        let j = Jinja::expression("[[1, 2]] * 3").unwrap();
+        assert_eq!(
+            j.evaluate(&Value::Null, &crate::expr::NoLookup).unwrap(),
+            serde_json::json!([[1, 2], [1, 2], [1, 2]])
         );
     }
 
