@@ -58,7 +58,11 @@ pub async fn run(deps: Arc<Deps>, settings: WorkerSettings, shutdown: watch::Rec
     }
 }
 
-async fn worker_loop(deps: &Deps, settings: &WorkerSettings, mut shutdown: watch::Receiver<bool>) {
+async fn worker_loop(
+    deps: &Arc<Deps>,
+    settings: &WorkerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         if *shutdown.borrow() {
             return;
@@ -78,7 +82,7 @@ async fn worker_loop(deps: &Deps, settings: &WorkerSettings, mut shutdown: watch
 
 /// Receive and handle one batch of one queue; returns how many messages
 /// were received.
-pub async fn poll_once(deps: &Deps, settings: &WorkerSettings, queue: QueueName) -> usize {
+pub async fn poll_once(deps: &Arc<Deps>, settings: &WorkerSettings, queue: QueueName) -> usize {
     let batch = match deps
         .queue
         .receive(queue, settings.batch, settings.visibility_timeout)
@@ -93,9 +97,26 @@ pub async fn poll_once(deps: &Deps, settings: &WorkerSettings, queue: QueueName)
     };
     let received = batch.len();
     let mut done = Vec::with_capacity(received);
-    for delivery in batch {
-        if let Some(receipt) = handle_delivery(deps, settings, queue, delivery).await {
+    if received == 1 {
+        if let Some(delivery) = batch.into_iter().next()
+            && let Some(receipt) = handle_delivery(deps, settings, queue, delivery).await
+        {
             done.push(receipt);
+        }
+    } else {
+        // The messages of a batch are independent (different actions or
+        // tasks; conflicts are handled by conditional writes), so they run
+        // at once: a slow action does not hold up the rest of its batch.
+        let mut running = tokio::task::JoinSet::new();
+        for delivery in batch {
+            let deps = deps.clone();
+            let settings = settings.clone();
+            running.spawn(async move { handle_delivery(&deps, &settings, queue, delivery).await });
+        }
+        while let Some(result) = running.join_next().await {
+            if let Ok(Some(receipt)) = result {
+                done.push(receipt);
+            }
         }
     }
     if let Err(e) = deps.queue.ack(queue, &done).await {
