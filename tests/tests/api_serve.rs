@@ -1,5 +1,6 @@
-//! The real `bora serve` binary, killed with SIGKILL in the middle of an
-//! execution and restarted on the same database, finishes the execution.
+//! The real `bora serve` binary: killed with SIGKILL in the middle of an
+//! execution and restarted on the same database, it finishes the execution;
+//! and a burst of 100 concurrent POSTs is served, none refused or reset.
 //!
 //! The binary is found through `BORA_BIN` (the test script sets it to
 //! `$CARGO_TARGET_DIR/debug/bora` after `cargo build -p bora-cli`).
@@ -118,4 +119,49 @@ async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
     server.kill().unwrap();
     server.wait().unwrap();
     assert_eq!(state, "SUCCESS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_100_concurrent_posts_is_served_without_a_refused_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = bora::http::client_builder().build().unwrap();
+    let mut server = start(&dir.path().join("bora.db"), port);
+    wait_up(&client, &base).await;
+    let created = client
+        .post(format!("{base}/v2/workflows"))
+        .body("version: '2.0'\nnoop1:\n  tasks:\n    t1:\n      action: std.noop\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // 100 POSTs at once, each on its own connection (as 100 clients would).
+    let posts: Vec<_> = (0..100)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let client = bora::http::client_builder().build().unwrap();
+                client
+                    .post(format!("{base}/v2/executions"))
+                    .json(&json!({"workflow_name": "noop1"}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for post in posts {
+        statuses.push(post.await.unwrap());
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let failed: Vec<_> = statuses.iter().filter(|s| *s != &Ok(201)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 100 failed: {failed:?}",
+        failed.len()
+    );
 }
