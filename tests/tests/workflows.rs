@@ -943,3 +943,43 @@ async fn the_readme_example_runs() {
     );
     assert_eq!(engine.action_count(&e.id, "flaky").await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_on_error_and_the_noop_command() {
+    let engine = Engine::start();
+    let e = engine
+        .run(
+            r#"
+version: '2.0'
+wf:
+  tasks:
+    boom:
+      action: std.fail error_data="disk full"
+      publish:
+        never: published-on-success
+      publish-on-error:
+        why: <% task().result %>
+      on-error:
+        publish:
+          branch:
+            handled: true
+        next:
+          - noop
+          - report
+    report:
+      action: std.echo output="<% $.why %> / <% $.handled %>"
+      publish:
+        report: <% task().result %>
+"#,
+            json!({}),
+        )
+        .await;
+    assert_success(&e);
+    // Interpolated the way Mistral renders a Python value: True.
+    assert_eq!(e.output["report"], json!("disk full / True"));
+    assert_eq!(e.output.get("never"), None);
+    assert_eq!(
+        engine.task(&e.id, "boom").await.published,
+        json!({"why": "disk full", "handled": true})
+    );
+}
