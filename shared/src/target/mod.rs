@@ -11,6 +11,7 @@
 //! [`SealedTarget`] whose token is sealed and bound to the execution id.
 
 pub mod catalog;
+pub mod credentials;
 pub mod headers;
 pub mod keystone;
 pub mod policy;
