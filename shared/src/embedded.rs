@@ -58,6 +58,7 @@ impl Embedded {
             Arc::new(actions),
         );
         deps.events = events;
+        deps.resolver = Some(Arc::new(store.clone()));
         deps.policy =
             OutboundPolicy::from_env().map_err(|e| HandlerError::Invalid(e.to_string()))?;
         // Sealed values live as long as the database: a file database gets

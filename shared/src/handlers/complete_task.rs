@@ -361,9 +361,28 @@ async fn start_child(
     }
     let now = deps.now();
     let child_id = derived_id(&[&action.id, "child"]);
+    // The sub-workflow is in the same document, or registered on its own
+    // (resolved now and pinned in the child execution's definition key).
+    let (doc, definition_key) = if specs.doc.workflow(&action.name).is_some() {
+        (specs.doc.clone(), execution.definition_key.clone())
+    } else {
+        let key = match &deps.resolver {
+            Some(resolver) => {
+                resolver
+                    .workflow_key(&action.name, &execution.workflow_namespace)
+                    .await
+            }
+            None => None,
+        };
+        match key {
+            Some(key) => (deps.specs.get(deps.store.as_ref(), &key).await?, key),
+            // Unknown: the same document gives the clear "not found" below.
+            None => (specs.doc.clone(), execution.definition_key.clone()),
+        }
+    };
     let request = CreateExecution {
         id: Some(child_id.clone()),
-        definition_key: execution.definition_key.clone(),
+        definition_key,
         workflow_name: action.name.clone(),
         workflow_id: None,
         namespace: execution.workflow_namespace.clone(),
@@ -383,7 +402,7 @@ async fn start_child(
         .unwrap_or_else(|| execution.id.clone());
     action.updated_at = now;
     match prepare_execution(
-        &specs.doc,
+        &doc,
         request,
         Some(parent),
         Some(root),

@@ -213,6 +213,32 @@ pub struct Deps {
     pub sealer: Arc<dyn Sealer>,
     /// What URLs a target cloud may make bora reach.
     pub policy: OutboundPolicy,
+    /// Finds registered workflows that a `workflow:` task names but its
+    /// own document does not define.
+    pub resolver: Option<Arc<dyn Resolver>>,
+}
+
+/// Looks up definitions registered outside an execution's own document.
+#[async_trait::async_trait]
+pub trait Resolver: Send + Sync {
+    /// The definition key of the registered workflow `name` in `namespace`
+    /// (falling back to the default namespace, as Mistral does).
+    async fn workflow_key(&self, name: &str, namespace: &str) -> Option<String>;
+}
+
+#[async_trait::async_trait]
+impl<C: crate::store::catalog::Catalog + ?Sized> Resolver for C {
+    async fn workflow_key(&self, name: &str, namespace: &str) -> Option<String> {
+        match self.get_workflow(name, namespace).await {
+            Ok(w) => Some(w.definition_key),
+            Err(_) if !namespace.is_empty() => self
+                .get_workflow(name, "")
+                .await
+                .ok()
+                .map(|w| w.definition_key),
+            Err(_) => None,
+        }
+    }
 }
 
 impl Deps {
@@ -227,6 +253,7 @@ impl Deps {
             events: None,
             sealer: Arc::new(ephemeral_sealer()),
             policy: OutboundPolicy::default(),
+            resolver: None,
         }
     }
 
