@@ -6,15 +6,9 @@ use serde_json::Value;
 
 /// Python truthiness: `null`, `false`, `0`, `""`, `[]` and `{}` are false.
 /// Mistral's actions test parameters with `if x:`, so bora does the same.
+/// (The same rule as the expressions' truthiness.)
 pub(crate) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
+    crate::expr::is_truthy(v)
 }
 
 /// Python's `str(x)` for the values Mistral formats into text (query

@@ -433,12 +433,12 @@ async fn start_child(
             action.state_info = Some(e.to_string());
             action.output = Value::String(e.to_string());
             let id = action.id.clone();
-            deps.store.commit(vec![Write::UpdateAction(action)]).await?;
-            deps.send(
-                vec![Message::ActionDone {
+            commit_then_send(
+                deps,
+                vec![Write::UpdateAction(action)],
+                Message::ActionDone {
                     action_execution_id: id,
-                }],
-                Duration::ZERO,
+                },
             )
             .await
         }
@@ -946,12 +946,12 @@ async fn decide_join(
             join.state = TaskState::Idle;
             join.updated_at = deps.now();
             let id = join.id.clone();
-            deps.store.commit(vec![Write::UpdateTask(join)]).await?;
-            deps.send(
-                vec![Message::StartTask {
+            commit_then_send(
+                deps,
+                vec![Write::UpdateTask(join)],
+                Message::StartTask {
                     task_execution_id: id,
-                }],
-                Duration::ZERO,
+                },
             )
             .await
         }
@@ -1156,14 +1156,26 @@ async fn notify_parent(
     action.state_info = child.state_info.clone();
     action.updated_at = deps.now();
     let id = action.id.clone();
-    deps.store.commit(vec![Write::UpdateAction(action)]).await?;
-    deps.send(
-        vec![Message::ActionDone {
+    commit_then_send(
+        deps,
+        vec![Write::UpdateAction(action)],
+        Message::ActionDone {
             action_execution_id: id,
-        }],
-        Duration::ZERO,
+        },
     )
     .await
+}
+
+/// Commit, then send the message that the commit makes due. If the process
+/// dies in between, the message that caused this one comes back and finds
+/// the work done, and re-sends (the handlers are idempotent).
+async fn commit_then_send(
+    deps: &Deps,
+    writes: Vec<Write>,
+    message: Message,
+) -> Result<(), HandlerError> {
+    deps.store.commit(writes).await?;
+    deps.send(vec![message], Duration::ZERO).await
 }
 
 /// Resume a paused execution: tasks waiting in IDLE start, and transitions
