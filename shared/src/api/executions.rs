@@ -338,6 +338,11 @@ async fn report(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRes
     let execution = load_execution(&state, &id).await?;
     let tasks = state.deps.store.list_tasks(&id).await?;
     let count = |s: TaskState| tasks.iter().filter(|t| t.state == s).count();
+    let doc = state
+        .deps
+        .specs
+        .get(state.deps.store.as_ref(), &execution.definition_key)
+        .await?;
     let mut task_items = Vec::new();
     for t in &tasks {
         let mut actions = Vec::new();
@@ -367,6 +372,10 @@ async fn report(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRes
             "updated_at": crate::time::format(t.updated_at),
             "state": t.state.as_str(),
             "state_info": t.state_info,
+            // bora's additions, for `bora execution-report`.
+            "started_at": t.started_at.map(crate::time::format),
+            "finished_at": t.finished_at.map(crate::time::format),
+            "triggered_by": triggered_by(&doc, &tasks, t),
         }));
     }
     Ok(json_response(
@@ -392,6 +401,53 @@ async fn report(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRes
             },
         }),
     ))
+}
+
+/// The ids of the task executions that started `task`: for each task of
+/// the same execution whose `on-success`/`on-error`/`on-complete` (the one
+/// matching how it ended) names `task`, the latest run of it that finished
+/// before `task` was created. Several for a join; none for a start task.
+fn triggered_by(doc: &Document, tasks: &[TaskRecord], task: &TaskRecord) -> Vec<String> {
+    let names_target = |clause: &Option<workflow::OnClause>| {
+        clause.as_ref().is_some_and(|c| {
+            c.next.iter().any(|n| {
+                matches!(&n.target, workflow::TransitionTarget::Task(name) if *name == task.name)
+            })
+        })
+    };
+    let mut latest: HashMap<&str, &TaskRecord> = HashMap::new();
+    for source in tasks {
+        let Some(finished_at) = source.finished_at else {
+            continue;
+        };
+        if source.id == task.id || finished_at > task.created_at {
+            continue;
+        }
+        let Some(spec) = doc
+            .workflow(&source.workflow_name)
+            .and_then(|w| w.task(&source.name))
+        else {
+            continue;
+        };
+        let leads_here = names_target(&spec.on_complete)
+            || match source.state {
+                TaskState::Success => names_target(&spec.on_success),
+                TaskState::Error => names_target(&spec.on_error),
+                _ => false,
+            };
+        if !leads_here {
+            continue;
+        }
+        let newer = latest
+            .get(source.name.as_str())
+            .is_none_or(|seen| seen.finished_at < source.finished_at);
+        if newer {
+            latest.insert(&source.name, source);
+        }
+    }
+    let mut sources: Vec<&TaskRecord> = latest.into_values().collect();
+    sources.sort_by_key(|s| (s.finished_at, s.id.clone()));
+    sources.into_iter().map(|s| s.id.clone()).collect()
 }
 
 // ---------------------------------------------------------------------- tasks
