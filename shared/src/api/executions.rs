@@ -702,7 +702,7 @@ async fn list_action_executions(
         query_pairs(raw.as_deref()),
         &headers,
         "/v2/action_executions",
-        ActionView::Listed,
+        ActionView::OfTask,
     )
     .await
 }
