@@ -1,6 +1,6 @@
 //! Workflows, workbooks and environments.
 
-use super::format::{self, field, or_none, tags};
+use super::format::{self, field, tags};
 use super::{Api, Body, Common, query};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -160,10 +160,8 @@ pub async fn workbook_create(args: FileArgs) -> anyhow::Result<ExitCode> {
     format::show(
         args.common.format,
         vec![
-            ("ID", field(&wb, "id")),
             ("Name", field(&wb, "name")),
             ("Namespace", field(&wb, "namespace")),
-            ("Project ID", field(&wb, "project_id")),
             ("Tags", tags(&wb)),
             ("Scope", field(&wb, "scope")),
             ("Created at", field(&wb, "created_at")),
@@ -205,7 +203,7 @@ pub async fn environment_create(args: FileArgs) -> anyhow::Result<ExitCode> {
             ),
             ("Scope", field(&env, "scope")),
             ("Created at", field(&env, "created_at")),
-            ("Updated at", or_none(&env, "updated_at")),
+            ("Updated at", field(&env, "updated_at")),
         ],
     );
     Ok(ExitCode::SUCCESS)
