@@ -66,6 +66,34 @@ async fn load_execution(state: &ApiState, id: &str) -> ApiResult<ExecutionRecord
     }
 }
 
+/// Sub-workflow executions are started from the parent's definition
+/// snapshot, so their record has no `workflow_id`; Mistral shows the id of
+/// the workflow, so look it up by name (`ids` caches the answers of one
+/// request). A workflow deleted since keeps `null`.
+async fn fill_workflow_id(
+    state: &ApiState,
+    execution: &mut ExecutionRecord,
+    ids: &mut HashMap<(String, String), Option<String>>,
+) -> ApiResult<()> {
+    if execution.workflow_id.is_some() {
+        return Ok(());
+    }
+    let key = (
+        execution.workflow_name.clone(),
+        execution.workflow_namespace.clone(),
+    );
+    if !ids.contains_key(&key) {
+        let id = match state.catalog.get_workflow(&key.0, &key.1).await {
+            Ok(w) => Some(w.id),
+            Err(CatalogError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        ids.insert(key.clone(), id);
+    }
+    execution.workflow_id = ids[&key].clone();
+    Ok(())
+}
+
 // ----------------------------------------------------------------- executions
 
 async fn create_execution(
@@ -193,7 +221,8 @@ async fn get_execution(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let execution = load_execution(&state, &id).await?;
+    let mut execution = load_execution(&state, &id).await?;
+    fill_workflow_id(&state, &mut execution, &mut HashMap::new()).await?;
     Ok(json_response(
         StatusCode::OK,
         resources::execution(&execution, ExecutionView::Full),
@@ -220,9 +249,13 @@ async fn list_executions(
     )?;
     let ids = state.catalog.list_execution_ids(&params.query).await?;
     let mut items = Vec::with_capacity(ids.len());
+    let mut workflow_ids = HashMap::new();
     for id in &ids {
         match state.deps.store.get_execution(id).await {
-            Ok(e) => items.push(params.select(resources::execution(&e, ExecutionView::Listed))),
+            Ok(mut e) => {
+                fill_workflow_id(&state, &mut e, &mut workflow_ids).await?;
+                items.push(params.select(resources::execution(&e, ExecutionView::Listed)));
+            }
             // Deleted between the two reads.
             Err(crate::store::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -274,7 +307,8 @@ async fn update_execution(
                 Err(e) => return Err(e.into()),
             }
         }
-        let execution = load_execution(&state, &id).await?;
+        let mut execution = load_execution(&state, &id).await?;
+        fill_workflow_id(&state, &mut execution, &mut HashMap::new()).await?;
         return Ok(json_response(
             StatusCode::OK,
             resources::execution(&execution, ExecutionView::Written),
@@ -304,7 +338,9 @@ async fn update_execution(
             )));
         }
     };
-    let updated = control::change_execution_state(&state.deps, &id, to, state_info, env).await?;
+    let mut updated =
+        control::change_execution_state(&state.deps, &id, to, state_info, env).await?;
+    fill_workflow_id(&state, &mut updated, &mut HashMap::new()).await?;
     Ok(json_response(
         StatusCode::OK,
         resources::execution(&updated, ExecutionView::Written),
