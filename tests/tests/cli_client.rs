@@ -286,11 +286,12 @@ fn client_pauses_resumes_and_updates_the_env_of_an_execution() {
     assert_eq!(env["Description"], "for the test");
     assert_eq!(env["Variables"], "{\n  \"greeting\": \"hi\"\n}");
     assert_eq!(env["Updated at"], Value::Null);
+    let params = server.file("params.yaml", "env: cl_env\n");
     let execution = server.json(&[
         "execution-create",
         "cl_slow",
         "--params",
-        r#"{"env": "cl_env"}"#,
+        &format!("@{params}"),
     ]);
     let id = execution["ID"].as_str().unwrap().to_string();
 
@@ -383,7 +384,19 @@ fn client_waits_for_executions_and_reports_them_as_text_and_dot() {
         .expect("the first line names the execution")
         .to_string();
 
-    // THEN the text report nests the sub-workflow under the task that called it
+    // THEN the sub-workflow execution names its workflow, like Mistral
+    let child_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["Name"] == "clwb.child")
+        .map(|w| w["ID"].clone())
+        .unwrap();
+    let children = server.json(&["execution-list", "--workflow", "clwb.child"]);
+    assert_eq!(children[0]["Workflow ID"], child_id, "{children}");
+    assert_eq!(children[0]["Root Execution ID"], id.as_str());
+
+    // AND the text report nests the sub-workflow under the task that called it
     let text = server.table(&["execution-report", &id]);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("clwb.parent "), "{text}");

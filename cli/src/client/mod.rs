@@ -189,9 +189,14 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
     q.finish()
 }
 
-/// A JSON argument (`'{"a": 1}'`), or `@file` holding JSON or YAML.
+/// A JSON argument (`'{"a": 1}'`), or `@file` (or, as mistralclient
+/// allows, a plain path) holding JSON or YAML.
 pub fn json_argument(what: &str, text: &str) -> anyhow::Result<Value> {
-    if let Some(path) = text.strip_prefix('@') {
+    let path = text.strip_prefix('@').or_else(|| {
+        (serde_json::from_str::<Value>(text).is_err() && std::path::Path::new(text).is_file())
+            .then_some(text)
+    });
+    if let Some(path) = path {
         let content = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {what} file {path}"))?;
         return serde_yaml_ng::from_str(&content)
