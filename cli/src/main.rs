@@ -7,8 +7,12 @@
 //! - `bora serve [--listen ADDR] [--db PATH]`: the Mistral v2 REST API
 //!   and the workers in one process.
 //! - `bora bench SCENARIO`: the benchmarks (see README).
+//! - `bora workflow-create FILE`, `bora execution-list`, ...: a client of
+//!   the Mistral v2 API in python-mistralclient's vocabulary (see
+//!   `client/`).
 
 mod bench;
+mod client;
 mod run;
 mod serve;
 
@@ -37,6 +41,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a benchmark scenario and print its numbers as JSON.
     Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
             Command::Worker(args) => run::worker(args).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Bench(args) => bench::bench(args).await,
+            Command::Client(command) => client::run(command).await,
         }
     });
     match result {

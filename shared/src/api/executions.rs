@@ -66,6 +66,34 @@ async fn load_execution(state: &ApiState, id: &str) -> ApiResult<ExecutionRecord
     }
 }
 
+/// Sub-workflow executions are started from the parent's definition
+/// snapshot, so their record has no `workflow_id`; Mistral shows the id of
+/// the workflow, so look it up by name (`ids` caches the answers of one
+/// request). A workflow deleted since keeps `null`.
+async fn fill_workflow_id(
+    state: &ApiState,
+    execution: &mut ExecutionRecord,
+    ids: &mut HashMap<(String, String), Option<String>>,
+) -> ApiResult<()> {
+    if execution.workflow_id.is_some() {
+        return Ok(());
+    }
+    let key = (
+        execution.workflow_name.clone(),
+        execution.workflow_namespace.clone(),
+    );
+    if !ids.contains_key(&key) {
+        let id = match state.catalog.get_workflow(&key.0, &key.1).await {
+            Ok(w) => Some(w.id),
+            Err(CatalogError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        ids.insert(key.clone(), id);
+    }
+    execution.workflow_id = ids[&key].clone();
+    Ok(())
+}
+
 // ----------------------------------------------------------------- executions
 
 async fn create_execution(
@@ -193,7 +221,8 @@ async fn get_execution(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let execution = load_execution(&state, &id).await?;
+    let mut execution = load_execution(&state, &id).await?;
+    fill_workflow_id(&state, &mut execution, &mut HashMap::new()).await?;
     Ok(json_response(
         StatusCode::OK,
         resources::execution(&execution, ExecutionView::Full),
@@ -220,9 +249,13 @@ async fn list_executions(
     )?;
     let ids = state.catalog.list_execution_ids(&params.query).await?;
     let mut items = Vec::with_capacity(ids.len());
+    let mut workflow_ids = HashMap::new();
     for id in &ids {
         match state.deps.store.get_execution(id).await {
-            Ok(e) => items.push(params.select(resources::execution(&e, ExecutionView::Listed))),
+            Ok(mut e) => {
+                fill_workflow_id(&state, &mut e, &mut workflow_ids).await?;
+                items.push(params.select(resources::execution(&e, ExecutionView::Listed)));
+            }
             // Deleted between the two reads.
             Err(crate::store::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -274,7 +307,8 @@ async fn update_execution(
                 Err(e) => return Err(e.into()),
             }
         }
-        let execution = load_execution(&state, &id).await?;
+        let mut execution = load_execution(&state, &id).await?;
+        fill_workflow_id(&state, &mut execution, &mut HashMap::new()).await?;
         return Ok(json_response(
             StatusCode::OK,
             resources::execution(&execution, ExecutionView::Written),
@@ -304,7 +338,9 @@ async fn update_execution(
             )));
         }
     };
-    let updated = control::change_execution_state(&state.deps, &id, to, state_info, env).await?;
+    let mut updated =
+        control::change_execution_state(&state.deps, &id, to, state_info, env).await?;
+    fill_workflow_id(&state, &mut updated, &mut HashMap::new()).await?;
     Ok(json_response(
         StatusCode::OK,
         resources::execution(&updated, ExecutionView::Written),
@@ -338,6 +374,11 @@ async fn report(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRes
     let execution = load_execution(&state, &id).await?;
     let tasks = state.deps.store.list_tasks(&id).await?;
     let count = |s: TaskState| tasks.iter().filter(|t| t.state == s).count();
+    let doc = state
+        .deps
+        .specs
+        .get(state.deps.store.as_ref(), &execution.definition_key)
+        .await?;
     let mut task_items = Vec::new();
     for t in &tasks {
         let mut actions = Vec::new();
@@ -367,6 +408,10 @@ async fn report(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRes
             "updated_at": crate::time::format(t.updated_at),
             "state": t.state.as_str(),
             "state_info": t.state_info,
+            // bora's additions, for `bora execution-report`.
+            "started_at": t.started_at.map(crate::time::format),
+            "finished_at": t.finished_at.map(crate::time::format),
+            "triggered_by": triggered_by(&doc, &tasks, t),
         }));
     }
     Ok(json_response(
@@ -392,6 +437,53 @@ async fn report(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRes
             },
         }),
     ))
+}
+
+/// The ids of the task executions that started `task`: for each task of
+/// the same execution whose `on-success`/`on-error`/`on-complete` (the one
+/// matching how it ended) names `task`, the latest run of it that finished
+/// before `task` was created. Several for a join; none for a start task.
+fn triggered_by(doc: &Document, tasks: &[TaskRecord], task: &TaskRecord) -> Vec<String> {
+    let names_target = |clause: &Option<workflow::OnClause>| {
+        clause.as_ref().is_some_and(|c| {
+            c.next.iter().any(|n| {
+                matches!(&n.target, workflow::TransitionTarget::Task(name) if *name == task.name)
+            })
+        })
+    };
+    let mut latest: HashMap<&str, &TaskRecord> = HashMap::new();
+    for source in tasks {
+        let Some(finished_at) = source.finished_at else {
+            continue;
+        };
+        if source.id == task.id || finished_at > task.created_at {
+            continue;
+        }
+        let Some(spec) = doc
+            .workflow(&source.workflow_name)
+            .and_then(|w| w.task(&source.name))
+        else {
+            continue;
+        };
+        let leads_here = names_target(&spec.on_complete)
+            || match source.state {
+                TaskState::Success => names_target(&spec.on_success),
+                TaskState::Error => names_target(&spec.on_error),
+                _ => false,
+            };
+        if !leads_here {
+            continue;
+        }
+        let newer = latest
+            .get(source.name.as_str())
+            .is_none_or(|seen| seen.finished_at < source.finished_at);
+        if newer {
+            latest.insert(&source.name, source);
+        }
+    }
+    let mut sources: Vec<&TaskRecord> = latest.into_values().collect();
+    sources.sort_by_key(|s| (s.finished_at, s.id.clone()));
+    sources.into_iter().map(|s| s.id.clone()).collect()
 }
 
 // ---------------------------------------------------------------------- tasks
@@ -646,7 +738,7 @@ async fn list_action_executions(
         query_pairs(raw.as_deref()),
         &headers,
         "/v2/action_executions",
-        ActionView::Listed,
+        ActionView::OfTask,
     )
     .await
 }

@@ -163,10 +163,11 @@ pub(crate) fn task(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActionView {
     Full,
-    /// Under a task: no `output`.
+    /// In lists (`GET /v2/action_executions`, under a task): no `output`.
+    /// Mistral 23 sends every other field in both lists, and
+    /// python-mistralclient's `action-execution-list` needs them
+    /// (`workflow_namespace`).
     OfTask,
-    /// `GET /v2/action_executions`: the short form.
-    Listed,
 }
 
 pub(crate) fn action_execution(
@@ -189,20 +190,14 @@ pub(crate) fn action_execution(
     let mut m = Map::new();
     m.insert("id".into(), json!(a.id));
     m.insert("workflow_name".into(), json!(workflow_name));
-    if view != ActionView::Listed {
-        m.insert("workflow_namespace".into(), json!(namespace));
-    }
+    m.insert("workflow_namespace".into(), json!(namespace));
     m.insert("task_execution_id".into(), task_execution_id);
     m.insert("state".into(), json!(a.state.as_str()));
     m.insert("state_info".into(), json!(a.state_info));
-    if view != ActionView::Listed {
-        m.insert("tags".into(), Value::Null);
-    }
+    m.insert("tags".into(), Value::Null);
     m.insert("name".into(), json!(a.name));
-    if view != ActionView::Listed {
-        m.insert("description".into(), json!(""));
-        m.insert("project_id".into(), json!(project_id));
-    }
+    m.insert("description".into(), json!(""));
+    m.insert("project_id".into(), json!(project_id));
     m.insert("accepted".into(), json!(a.state.is_terminal()));
     m.insert("input".into(), json!(encoded(&a.input)));
     if view == ActionView::Full {
