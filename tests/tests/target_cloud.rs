@@ -371,3 +371,70 @@ async fn the_token_never_reaches_the_database_the_logs_or_the_api() {
         assert!(!found, "the token is in {}", path.display());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_with_target_os_variables_runs_on_cloud_b_and_refuses_a_partial_set() {
+    let server = server_with_workflow().await;
+    let bin = std::env::var("BORA_BIN").expect("BORA_BIN is not set: scripts/test sets it");
+    let b = cloud("KS_B");
+    let ca = std::env::var("KS_B_CA").expect("KS_B_CA is not set");
+    let run = |unset: Option<&'static str>| {
+        let mut command = std::process::Command::new(&bin);
+        command
+            .args([
+                "execution-create",
+                "whoami",
+                "--wait",
+                "-f",
+                "json",
+                "--url",
+            ])
+            .arg(&server.base)
+            .env("TARGET_OS_AUTH_URL", &b.url)
+            .env("TARGET_OS_USERNAME", &b.user)
+            .env("TARGET_OS_PASSWORD", b.password.expose())
+            .env("TARGET_OS_TENANT", &b.project)
+            .env("TARGET_OS_CA_CERT", &ca);
+        for name in [
+            "OS_AUTH_URL",
+            "OS_USERNAME",
+            "OS_PASSWORD",
+            "OS_PROJECT_NAME",
+            "OS_CLOUD",
+        ] {
+            command.env_remove(name);
+        }
+        if let Some(name) = unset {
+            command.env_remove(name);
+        }
+        command
+    };
+    // GIVEN all the TARGET_OS_* variables (B over HTTPS, its CA by path)
+    let output = tokio::task::spawn_blocking({
+        let mut command = run(None);
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // THEN the workflow ran on cloud B.
+    assert!(stdout.contains(&b.project), "{stdout}");
+    // GIVEN one of them missing, THEN it refuses before any request: the
+    // server has no execution more than the one above.
+    let output = tokio::task::spawn_blocking({
+        let mut command = run(Some("TARGET_OS_PASSWORD"));
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TARGET_OS_PASSWORD not set"), "{stderr}");
+    let list = server.get("/v2/executions").await;
+    assert_eq!(list.body["executions"].as_array().unwrap().len(), 1);
+}

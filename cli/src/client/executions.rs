@@ -32,6 +32,8 @@ pub struct ExecutionCreate {
     #[arg(long)]
     pub wait: bool,
     #[command(flatten)]
+    pub target: super::target::TargetArgs,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -220,7 +222,11 @@ fn is_uuid(text: &str) -> bool {
 }
 
 pub async fn execution_create(args: ExecutionCreate) -> anyhow::Result<ExitCode> {
-    let api = Api::new(&args.common.connection)?;
+    // Credentials first: a partial target set stops before any request.
+    let mut api = Api::new(&args.common.connection)?;
+    for (name, value) in args.target.headers().await? {
+        api = api.with_header(name, value);
+    }
     let mut body = json!({"description": args.description});
     body[if is_uuid(&args.workflow) {
         "workflow_id"

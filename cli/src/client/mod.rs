@@ -11,6 +11,7 @@ mod definitions;
 mod executions;
 mod format;
 mod report;
+mod target;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -115,6 +116,9 @@ pub struct Api {
     http: reqwest::Client,
     /// Ends with `/v2`.
     base: String,
+    /// Sent with every request (`X-Auth-Token` of the home cloud, the
+    /// `X-Target-*` headers of execution-create).
+    headers: Vec<(String, String)>,
 }
 
 impl Api {
@@ -128,7 +132,17 @@ impl Api {
         let http = bora::http::client_builder()
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Api { http, base })
+        Ok(Api {
+            http,
+            base,
+            headers: Vec::new(),
+        })
+    }
+
+    /// Send `name: value` with every request from now on.
+    pub fn with_header(mut self, name: &str, value: String) -> Api {
+        self.headers.push((name.to_string(), value));
+        self
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -144,7 +158,10 @@ impl Api {
         body: Body,
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let request = self.http.request(method.clone(), &url);
+        let mut request = self.http.request(method.clone(), &url);
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         let request = match body {
             Body::Empty => request,
             Body::Json(v) => request
