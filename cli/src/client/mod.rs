@@ -53,7 +53,7 @@ pub enum ClientCommand {
     /// Create an environment from a YAML or JSON file (name, description, variables).
     EnvironmentCreate(definitions::FileArgs),
     /// Start an execution of a workflow.
-    ExecutionCreate(executions::ExecutionCreate),
+    ExecutionCreate(Box<executions::ExecutionCreate>),
     /// Show one execution.
     ExecutionGet(executions::IdArgs),
     /// List executions, newest first.
@@ -83,7 +83,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::WorkflowDelete(a) => definitions::workflow_delete(a).await,
         ClientCommand::WorkbookCreate(a) => definitions::workbook_create(a).await,
         ClientCommand::EnvironmentCreate(a) => definitions::environment_create(a).await,
-        ClientCommand::ExecutionCreate(a) => executions::execution_create(a).await,
+        ClientCommand::ExecutionCreate(a) => executions::execution_create(*a).await,
         ClientCommand::ExecutionGet(a) => executions::execution_get(a).await,
         ClientCommand::ExecutionList(a) => executions::execution_list(a).await,
         ClientCommand::ExecutionUpdate(a) => executions::execution_update(a).await,
