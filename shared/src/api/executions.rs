@@ -618,7 +618,8 @@ async fn get_task(State(state): State<ApiState>, Path(id): Path<String>) -> ApiR
     Ok(json_response(StatusCode::OK, body))
 }
 
-/// `PUT /v2/tasks/{id}` with `state: RUNNING` reruns a failed task.
+/// `PUT /v2/tasks/{id}` with `state: RUNNING` reruns a failed task; with
+/// `state: SKIPPED` skips it.
 async fn update_task(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -628,14 +629,19 @@ async fn update_task(
     load_task(&state, &id).await?;
     match string_field(&body, "state")?.as_deref() {
         Some("RUNNING") => {}
+        Some("SKIPPED") => {
+            let task = control::skip_task(&state.deps, &id).await?;
+            let rendered = TaskRenderer::new(&state).render(&task, true).await?;
+            return Ok(json_response(StatusCode::OK, rendered));
+        }
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "state: a task can only be set to RUNNING (rerun), not {other}"
+                "state: a task can only be set to RUNNING (rerun) or SKIPPED, not {other}"
             )));
         }
         None => {
             return Err(ApiError::bad_request(
-                "state: missing; give RUNNING to rerun the task",
+                "state: missing; give RUNNING to rerun the task or SKIPPED to skip it",
             ));
         }
     }

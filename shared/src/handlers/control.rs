@@ -270,6 +270,42 @@ pub async fn rerun_task(
     Ok(deps.store.get_task(&new_id).await?)
 }
 
+/// Skip a failed task: it becomes SKIPPED and no longer fails its
+/// execution, which is RUNNING again and ends by the usual rule (SUCCESS
+/// when nothing else failed). A skipped task takes no transitions (bora does
+/// not read Mistral's `on-skip` clause yet).
+pub async fn skip_task(deps: &Deps, task_execution_id: &str) -> Result<TaskRecord, HandlerError> {
+    let execution_id = retrying(|| async {
+        let mut task = deps.store.get_task(task_execution_id).await?;
+        if task.state != TaskState::Error {
+            return Err(HandlerError::Invalid(format!(
+                "state: only a task in ERROR can be skipped; task execution {} is {}",
+                task.id, task.state
+            )));
+        }
+        let mut execution = deps.store.get_execution(&task.execution_id).await?;
+        let now = deps.now();
+        task.state = TaskState::Skipped;
+        if let Value::Object(m) = &mut task.runtime {
+            m.insert("error_handled".into(), json!(true));
+        }
+        task.updated_at = now;
+        let mut writes = vec![Write::UpdateTask(task)];
+        if execution.state == ExecutionState::Error {
+            execution.state = ExecutionState::Running;
+            execution.state_info = None;
+            execution.output = json!({});
+            execution.updated_at = now;
+            writes.push(Write::UpdateExecution(execution.clone()));
+        }
+        deps.store.commit(writes).await?;
+        Ok(execution.id)
+    })
+    .await?;
+    end_execution(deps, &execution_id, None).await?;
+    Ok(deps.store.get_task(task_execution_id).await?)
+}
+
 /// Deliver the result of an action execution that completes from outside
 /// (`PUT /v2/action_executions/{id}`): SUCCESS with its result, ERROR with
 /// its error, or CANCELLED. complete-task takes it from there.
