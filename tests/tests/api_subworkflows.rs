@@ -60,3 +60,22 @@ async fn skipping_the_failed_task_lets_the_execution_succeed() {
     assert_eq!(skipped.body["state"], "SKIPPED");
     server.wait_state(&id, "SUCCESS").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_uses_an_ad_hoc_action_registered_on_its_own() {
+    let server = api_support::start().await;
+    let actions = "version: '2.0'\ngreet:\n  base: std.echo\n  base-input:\n    output: hello <% $.who %>\n  input: [who]\n";
+    let created = server.post_text("/v2/actions", actions).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let wf = "version: '2.0'\nuses_greet:\n  tasks:\n    t:\n      action: greet who=bora\n      publish:\n        said: <% task().result %>\n";
+    let created = server.post_text("/v2/workflows", wf).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let execution = server
+        .post_json("/v2/executions", &json!({"workflow_name": "uses_greet"}))
+        .await;
+    let done = server
+        .wait_state(execution.body["id"].as_str().unwrap(), "SUCCESS")
+        .await;
+    let output: serde_json::Value = serde_json::from_str(done["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, json!({"said": "hello bora"}));
+}

@@ -224,6 +224,10 @@ pub trait Resolver: Send + Sync {
     /// The definition key of the registered workflow `name` in `namespace`
     /// (falling back to the default namespace, as Mistral does).
     async fn workflow_key(&self, name: &str, namespace: &str) -> Option<String>;
+    /// The registered ad-hoc action `name` (from an actions document or a
+    /// workbook).
+    async fn ad_hoc_action(&self, name: &str, namespace: &str)
+    -> Option<workflow::AdHocActionSpec>;
 }
 
 #[async_trait::async_trait]
@@ -238,6 +242,25 @@ impl<C: crate::store::catalog::Catalog + ?Sized> Resolver for C {
                 .map(|w| w.definition_key),
             Err(_) => None,
         }
+    }
+
+    async fn ad_hoc_action(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Option<workflow::AdHocActionSpec> {
+        let action = match self.get_action(name, namespace).await {
+            Ok(a) => a,
+            Err(_) => self.get_action(name, "").await.ok()?,
+        };
+        let specs = workflow::parse_actions(&action.definition)
+            .ok()
+            .or_else(|| {
+                workflow::parse_document(&action.definition)
+                    .ok()
+                    .map(|d| d.actions)
+            })?;
+        specs.into_iter().find(|a| a.name == name)
     }
 }
 

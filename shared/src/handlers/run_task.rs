@@ -70,7 +70,10 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
         .specs
         .get(deps.store.as_ref(), &task.definition_key)
         .await?;
-    let target = if deps.actions.needs_target(&base_action(&doc, &action.name)) {
+    let target = if deps
+        .actions
+        .needs_target(&base_action(deps, &doc, &action.name).await)
+    {
         match unseal_target(deps, &action.execution_id).await {
             Ok(target) => target,
             Err(message) => {
@@ -143,12 +146,23 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
     }
 }
 
-/// The registered action an action name comes to, through ad-hoc actions.
-fn base_action(doc: &Document, name: &str) -> String {
+/// The registered action an action name comes to, through ad-hoc actions
+/// (the document's own, then registered ones).
+async fn base_action(deps: &Deps, doc: &Document, name: &str) -> String {
     let mut name = name.to_string();
     for _ in 0..MAX_AD_HOC_DEPTH {
-        match doc.actions.iter().find(|a| a.name == name) {
-            Some(ad_hoc) => name = ad_hoc.base.clone(),
+        if let Some(ad_hoc) = doc.actions.iter().find(|a| a.name == name) {
+            name = ad_hoc.base.clone();
+            continue;
+        }
+        if deps.actions.get(&name).is_some() {
+            break;
+        }
+        match &deps.resolver {
+            Some(resolver) => match resolver.ad_hoc_action(&name, "").await {
+                Some(ad_hoc) => name = ad_hoc.base,
+                None => break,
+            },
             None => break,
         }
     }
@@ -201,7 +215,16 @@ pub async fn run_named(
     let mut input = input.clone();
     let mut outputs = Vec::new();
     for _ in 0..MAX_AD_HOC_DEPTH {
-        let Some(ad_hoc) = doc.actions.iter().find(|a| a.name == name) else {
+        // The document's own ad-hoc actions first, then registered ones.
+        let ad_hoc = match doc.actions.iter().find(|a| a.name == name) {
+            Some(a) => Some(a.clone()),
+            None if deps.actions.get(&name).is_none() => match &deps.resolver {
+                Some(resolver) => resolver.ad_hoc_action(&name, "").await,
+                None => None,
+            },
+            None => None,
+        };
+        let Some(ad_hoc) = ad_hoc else {
             break;
         };
         let given = match &input {
