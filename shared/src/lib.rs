@@ -3,11 +3,15 @@
 //! See ARCHITECTURE.md at the root for the map of this crate.
 
 pub mod actions;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod embedded;
 pub mod engine;
 pub mod expr;
 pub mod handlers;
 pub mod http;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod queue;
 pub mod seal;
 pub mod secret;

@@ -14,11 +14,15 @@
 //!   many messages hit at once, as single atomic operations, so that with-items
 //!   and joins do not turn into retry storms under concurrency.
 
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 pub mod sqlite;
 
 use crate::engine::states::{ActionState, ExecutionState, TaskState};
 use serde_json::Value;
 
+#[cfg(feature = "aws")]
+pub use dynamodb::DynamoDbStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch. The engine never reads a clock; the

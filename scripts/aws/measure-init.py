@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Measure a Lambda function binary's init time: from process start until it
+asks the Lambda Runtime API for its first event (GET .../invocation/next),
+which is when Lambda would hand it one. The Runtime API is emulated here on
+127.0.0.1; the function gets dummy configuration and credentials, so no
+network call happens at init (the real SDK makes none either: credentials
+come from the environment in Lambda).
+
+    scripts/aws/measure-init.py BINARY [RUNS]   -> prints min/median/max in ms
+"""
+import http.server
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+binary = sys.argv[1]
+runs = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    ready = None
+
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        if self.path.endswith("/invocation/next") and Handler.ready is not None:
+            Handler.ready.set()
+        # Never answer: the function stays blocked waiting for an event.
+        time.sleep(5)
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+port = server.server_address[1]
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+env = dict(os.environ)
+env.update(
+    {
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+        "AWS_LAMBDA_FUNCTION_NAME": os.path.basename(binary),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "measure",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "measure",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "BORA_TABLE": "bora",
+        "BORA_RUN_TASK_QUEUE_URL": "http://127.0.0.1:9/q/run-task",
+        "BORA_COMPLETE_TASK_QUEUE_URL": "http://127.0.0.1:9/q/complete-task",
+        "BORA_KMS_KEY_ID": "alias/bora",
+        "RUST_LOG": "warn",
+    }
+)
+
+times = []
+for _ in range(runs):
+    Handler.ready = threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = Handler.ready.wait(10)
+    elapsed = (time.perf_counter() - start) * 1000
+    proc.kill()
+    proc.wait()
+    if not ok:
+        sys.exit(f"{binary} never asked for an event")
+    times.append(elapsed)
+
+print(
+    f"{os.path.basename(binary)}: init min {min(times):.1f} ms, "
+    f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms over {runs} runs"
+)
