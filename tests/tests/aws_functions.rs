@@ -20,7 +20,6 @@ use bora::handlers::Deps;
 use bora::lambda::{AwsDeps, LambdaConfig, handle_api_request, handle_sqs_event};
 use bora::queue::{Delivery, Message, Queue, QueueError, QueueName};
 use bora::seal::KmsSealer;
-use bora::store::Store;
 use bora::workflow::InputParam;
 use common::aws::AwsBackend;
 use serde_json::{Value, json};
@@ -475,8 +474,7 @@ async fn a_run_task_that_dies_after_running_its_action_is_redelivered_and_the_ex
     // right after, so nothing was recorded, nothing deleted.
     let parsed: SqsEvent = serde_json::from_value(event).unwrap();
     let before = runs.load(Ordering::SeqCst);
-    let invocation = handle_sqs_event(&f.aws, QueueName::RunTask, parsed);
-    tokio::pin!(invocation);
+    let mut invocation = Box::pin(handle_sqs_event(&f.aws, QueueName::RunTask, parsed));
     let cut = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             tokio::select! {

@@ -1177,33 +1177,30 @@ impl DynamoDbStore {
             Ok(_) => return Ok(Attempt::Done),
             Err(e) => e,
         };
-        if let SdkError::ServiceError(service) = &error {
-            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-            match service.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let mut raced = false;
-                    for (index, reason) in cancelled.cancellation_reasons().iter().enumerate() {
-                        match reason.code() {
-                            Some("ConditionalCheckFailed") => match ops.get(index) {
-                                Some(Op::Update(what)) => {
-                                    return Err(StoreError::Conflict(what.clone()));
-                                }
-                                _ => raced = true,
-                            },
-                            Some("TransactionConflict") => raced = true,
-                            _ => {}
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        if let SdkError::ServiceError(service) = &error
+            && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
+        {
+            let mut raced = false;
+            for (index, reason) in cancelled.cancellation_reasons().iter().enumerate() {
+                match reason.code() {
+                    Some("ConditionalCheckFailed") => match ops.get(index) {
+                        Some(Op::Update(what)) => {
+                            return Err(StoreError::Conflict(what.clone()));
                         }
-                    }
-                    if raced {
-                        return Ok(Attempt::Raced);
-                    }
-                    return Err(StoreError::Conflict(format!(
-                        "transaction cancelled: {}",
-                        describe_sdk_error(&error)
-                    )));
+                        _ => raced = true,
+                    },
+                    Some("TransactionConflict") => raced = true,
+                    _ => {}
                 }
-                _ => {}
             }
+            if raced {
+                return Ok(Attempt::Raced);
+            }
+            return Err(StoreError::Conflict(format!(
+                "transaction cancelled: {}",
+                describe_sdk_error(&error)
+            )));
         }
         Err(backend("TransactWriteItems", error))
     }

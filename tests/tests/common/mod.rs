@@ -78,7 +78,7 @@ impl BackendKind {
 /// The backend an [`Engine`] runs on.
 pub enum Backend {
     Sqlite(Embedded),
-    Aws(aws::AwsBackend),
+    Aws(Box<aws::AwsBackend>),
 }
 
 /// A running engine with workers, on the backend `BORA_TEST_BACKEND` names.
@@ -106,9 +106,9 @@ impl Engine {
             BackendKind::Sqlite => Backend::Sqlite(
                 Embedded::open_with(":memory:", None, registry(runs.clone())).unwrap(),
             ),
-            BackendKind::Aws => Backend::Aws(
+            BackendKind::Aws => Backend::Aws(Box::new(
                 aws::AwsBackend::create(registry(runs.clone()), settings.max_receives + 1).await,
-            ),
+            )),
         };
         let deps = match &backend {
             Backend::Sqlite(embedded) => embedded.deps.clone(),
