@@ -469,3 +469,70 @@ async fn create_from_body(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(name: &str) -> Option<String> {
+        match name {
+            "BORA_TABLE" => Some("t".into()),
+            "BORA_RUN_TASK_QUEUE_URL" => Some("https://sqs/run".into()),
+            "BORA_COMPLETE_TASK_QUEUE_URL" => Some("https://sqs/complete".into()),
+            "BORA_KMS_KEY_ID" => Some("alias/bora".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let error = LambdaConfig::from_lookup(|name| {
+            (name != "BORA_COMPLETE_TASK_QUEUE_URL")
+                .then(|| full(name))
+                .flatten()
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable BORA_COMPLETE_TASK_QUEUE_URL is not set"
+        );
+    }
+
+    #[test]
+    fn the_functions_give_up_one_receive_before_the_redrive_policy() {
+        let config = LambdaConfig::from_lookup(full).unwrap();
+        assert_eq!(config.max_receives, 5);
+        assert_eq!(config.finished_ttl, None);
+        let config = LambdaConfig::from_lookup(|name| match name {
+            "BORA_MAX_RECEIVE_COUNT" => Some("3".into()),
+            "BORA_FINISHED_TTL_DAYS" => Some("2".into()),
+            other => full(other),
+        })
+        .unwrap();
+        assert_eq!(config.max_receives, 2);
+        assert_eq!(config.finished_ttl, Some(Duration::from_secs(2 * 86_400)));
+        let error = LambdaConfig::from_lookup(|name| match name {
+            "BORA_MAX_RECEIVE_COUNT" => Some("many".into()),
+            other => full(other),
+        })
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("BORA_MAX_RECEIVE_COUNT"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn input_may_be_an_object_or_a_json_string_of_one() {
+        assert_eq!(
+            object_or_string(json!("{\"a\": 1}"), "input").unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            object_or_string(json!({"a": 1}), "input").unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(object_or_string(Value::Null, "input").unwrap(), json!({}));
+        assert!(object_or_string(json!("{nope"), "input").is_err());
+    }
+}
