@@ -126,6 +126,13 @@ impl Engine {
         }
     }
 
+    /// Stop the engine's own workers (a test that drives the queue with
+    /// dependencies of its own), and let a poll in flight finish.
+    pub async fn stop_workers(&self) {
+        let _ = self.stop.send(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     /// How many executions exist, in any state.
     pub async fn count_executions(&self) -> i64 {
         match &self.backend {
