@@ -181,3 +181,57 @@ fn functions_are_named_like_their_crates_and_report_batch_failures() {
     binaries.sort();
     assert_eq!(binaries, ["complete-task", "create-execution", "run-task"]);
 }
+
+#[test]
+fn terraform_declares_the_same_resources_with_the_same_names() {
+    let infra = ["main.tf", "variables.tf", "outputs.tf"]
+        .iter()
+        .map(|f| std::fs::read_to_string(root().join("infra").join(f)).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    // The names both give their resources (the stack name as prefix).
+    for (sam, terraform) in [
+        ("${AWS::StackName}-bora", "${var.stack_name}-bora"),
+        ("${AWS::StackName}-dlq", "${var.stack_name}-dlq"),
+        ("${AWS::StackName}-run-task", "${var.stack_name}-run-task"),
+        (
+            "${AWS::StackName}-complete-task",
+            "${var.stack_name}-complete-task",
+        ),
+        ("${AWS::StackName}-create-execution", "\"create-execution\""),
+        ("${AWS::StackName}-run-task", "\"run-task\""),
+        ("${AWS::StackName}-complete-task", "\"complete-task\""),
+        ("by-project-state", "by-project-state"),
+        ("expires_at", "expires_at"),
+        ("ReportBatchItemFailures", "ReportBatchItemFailures"),
+        ("provided.al2023", "provided.al2023"),
+        ("arm64", "arm64"),
+    ] {
+        assert!(template.contains(sam), "template.yaml lacks {sam}");
+        assert!(infra.contains(terraform), "infra/ lacks {terraform}");
+    }
+    // The same configuration reaches the functions.
+    for variable in [
+        "BORA_TABLE",
+        "BORA_RUN_TASK_QUEUE_URL",
+        "BORA_COMPLETE_TASK_QUEUE_URL",
+        "BORA_KMS_KEY_ID",
+        "BORA_HOME_CLOUD_URL",
+        "BORA_FINISHED_TTL_DAYS",
+        "BORA_MAX_RECEIVE_COUNT",
+        "BORA_ACTION_LEASE_SECONDS",
+    ] {
+        assert!(
+            template.contains(variable),
+            "template.yaml lacks {variable}"
+        );
+        assert!(infra.contains(variable), "infra/ lacks {variable}");
+    }
+    for variable in ["region", "memory_size", "home_cloud_url"] {
+        assert!(
+            infra.contains(&format!("variable \"{variable}\"")),
+            "infra/ lacks variable {variable}"
+        );
+    }
+}
