@@ -59,7 +59,14 @@
 //!   task; when the concurrency window should move and can, the same
 //!   transaction sets `items_next` under the condition that it still holds
 //!   the value read just before (retried on a race), so moving the window is
-//!   atomic with counting and no item is started twice or never.
+//!   atomic with counting and no item is started twice or never. The
+//!   counters returned are read back (strongly consistent) after the
+//!   transaction, so two racing counts may both see the final count; the
+//!   handlers' versioned writes make the second one's finish a no-op.
+//! - A commit needs at most 100 transaction items: two per inserted task
+//!   (the task and its index entry), one per update or join arrival, one
+//!   counter update per execution. A transition that starts more than about
+//!   45 tasks at once is refused with [`StoreError::TooLarge`].
 //! - An item over DynamoDB's 400 KB limit is refused with
 //!   [`StoreError::TooLarge`] naming the record and its size. Offloading
 //!   large values to S3 is out of scope; the handlers' own limits on input
