@@ -4,11 +4,15 @@
 
 pub mod actions;
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod embedded;
 pub mod engine;
 pub mod expr;
 pub mod handlers;
 pub mod http;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod queue;
 pub mod seal;
 pub mod secret;

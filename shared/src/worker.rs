@@ -132,30 +132,16 @@ async fn handle_delivery(
     queue: QueueName,
     delivery: Delivery,
 ) -> Option<String> {
-    if delivery.receive_count > settings.max_receives {
-        let reason = format!(
-            "message {} was received {} times without success and was moved to the dead-letter queue",
-            describe(&delivery.message),
-            delivery.receive_count - 1
-        );
-        warn!(%reason, "poison message");
-        if let Err(e) = handlers::give_up(deps, &delivery.message, &reason).await {
-            warn!(error = %e, "could not mark the execution failed");
-        }
-        if let Err(e) = deps.queue.dead_letter(queue, &delivery, &reason).await {
-            warn!(error = %e, "could not dead-letter the message");
-        }
-        return None;
-    }
-    let result = handle_message(deps, &delivery.message).await;
-    match result {
-        Ok(()) => Some(delivery.receipt),
-        Err(e) if e.is_retryable() => {
-            debug!(message = %describe(&delivery.message), error = %e, "will retry");
-            let delay = match e {
-                HandlerError::Busy(_) => Duration::from_secs(1),
-                _ => Duration::from_millis(50),
-            };
+    match process_message(
+        deps,
+        &delivery.message,
+        delivery.receive_count,
+        settings.max_receives,
+    )
+    .await
+    {
+        Disposition::Ack => Some(delivery.receipt),
+        Disposition::RetryAfter(delay) => {
             if let Err(e) = deps
                 .queue
                 .retry_later(queue, &delivery.receipt, delay)
@@ -165,11 +151,73 @@ async fn handle_delivery(
             }
             None
         }
+        Disposition::Redeliver => None,
+        Disposition::DeadLetter { reason } => {
+            if let Err(e) = deps.queue.dead_letter(queue, &delivery, &reason).await {
+                warn!(error = %e, "could not dead-letter the message");
+            }
+            None
+        }
+    }
+}
+
+/// What should become of a received message once [`process_message`] ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled (or a harmless duplicate): delete it.
+    Ack,
+    /// A retryable failure (a conflict, a busy lease, a store or queue
+    /// outage): make it visible again after this delay.
+    RetryAfter(Duration),
+    /// A failure retrying will not fix (a bug or bad data): leave it to come
+    /// back after the visibility timeout until it is dead-lettered, so the
+    /// give-up path records a reason on its execution.
+    Redeliver,
+    /// Received more than `max_receives` times: its execution was already
+    /// failed with `reason` ([`handlers::give_up`]); move it to the dead
+    /// letters.
+    DeadLetter {
+        /// Why, for the dead-letter record and the logs.
+        reason: String,
+    },
+}
+
+/// The per-message logic shared by the local worker and the Lambda
+/// functions: give up on a poison message (received more than
+/// `max_receives` times), otherwise route the message to its handler and
+/// map the outcome to what the queue should do with it.
+pub async fn process_message(
+    deps: &Deps,
+    message: &Message,
+    receive_count: u32,
+    max_receives: u32,
+) -> Disposition {
+    if receive_count > max_receives {
+        let reason = format!(
+            "message {} was received {} times without success and was moved to the dead-letter queue",
+            describe(message),
+            receive_count - 1
+        );
+        warn!(%reason, "poison message");
+        if let Err(e) = handlers::give_up(deps, message, &reason).await {
+            warn!(error = %e, "could not mark the execution failed");
+        }
+        return Disposition::DeadLetter { reason };
+    }
+    match handle_message(deps, message).await {
+        Ok(()) => Disposition::Ack,
+        Err(e) if e.is_retryable() => {
+            debug!(message = %describe(message), error = %e, "will retry");
+            Disposition::RetryAfter(match e {
+                HandlerError::Busy(_) => Duration::from_secs(1),
+                _ => Duration::from_millis(50),
+            })
+        }
         Err(e) => {
             // Not retryable: a bug or bad data. Retrying will not help;
             // let it come back until it is dead-lettered, with a reason.
-            warn!(message = %describe(&delivery.message), error = %e, "handler failed");
-            None
+            warn!(message = %describe(message), error = %e, "handler failed");
+            Disposition::Redeliver
         }
     }
 }

@@ -11,7 +11,7 @@ async fn rejected(engine: &Engine, yaml: &str, input: Value) -> String {
         .await
         .expect_err("this must be refused");
     assert_eq!(
-        engine.embedded.store.count_executions().unwrap(),
+        engine.count_executions().await,
         0,
         "a refused request must store no execution"
     );
@@ -20,7 +20,7 @@ async fn rejected(engine: &Engine, yaml: &str, input: Value) -> String {
 
 #[tokio::test]
 async fn malformed_yaml_names_line_and_column() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let err = rejected(
         &engine,
         "version: '2.0'\nwf:\n  tasks: {{{ not yaml: [\n",
@@ -35,7 +35,7 @@ async fn malformed_yaml_names_line_and_column() {
 
 #[tokio::test]
 async fn unknown_action_names_the_workflow_task_and_action() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let yaml = "version: '2.0'\nwf:\n  tasks:\n    t1:\n      action: std.nope\n";
     let err = rejected(&engine, yaml, json!({})).await;
     assert_eq!(err, "workflow 'wf', task 't1': unknown action 'std.nope'");
@@ -43,7 +43,7 @@ async fn unknown_action_names_the_workflow_task_and_action() {
 
 #[tokio::test]
 async fn unknown_task_reference_names_it() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let yaml =
         "version: '2.0'\nwf:\n  tasks:\n    t1:\n      action: std.noop\n      on-success: t9\n";
     let err = rejected(&engine, yaml, json!({})).await;
@@ -56,7 +56,7 @@ async fn unknown_task_reference_names_it() {
 
 #[tokio::test]
 async fn bad_expression_names_the_key_and_position() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let yaml =
         "version: '2.0'\nwf:\n  tasks:\n    t1:\n      action: std.echo output=<% $.a + %>\n";
     let err = rejected(&engine, yaml, json!({})).await;
@@ -73,7 +73,7 @@ async fn bad_expression_names_the_key_and_position() {
 #[tokio::test]
 async fn missing_and_unexpected_input_read_like_mistral() {
     // Mistral finding A10.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let yaml = "version: '2.0'\na10:\n  input: [req1, {opt1: d}]\n  tasks:\n    t:\n      action: std.noop\n";
     let err = rejected(&engine, yaml, json!({"bogus": 1})).await;
     assert_eq!(
@@ -84,7 +84,7 @@ async fn missing_and_unexpected_input_read_like_mistral() {
 
 #[tokio::test]
 async fn oversized_definition_and_input_name_the_limit() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let mut yaml = "version: '2.0'\nwf:\n  tasks:\n    t:\n      action: std.noop\n".to_string();
     yaml.push_str(&format!("# {}\n", "x".repeat(1 << 20)));
     let err = rejected(&engine, &yaml, json!({})).await;
@@ -98,7 +98,7 @@ async fn oversized_definition_and_input_name_the_limit() {
 async fn a_runtime_failure_never_panics_a_worker() {
     // A type error inside an expression at run time fails the execution with
     // a message; the worker keeps serving the next execution.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let bad = engine
         .run(
             "version: '2.0'\nwf:\n  tasks:\n    t:\n      action: std.echo output=<% 1 + 'a' %>\n",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use bora::queue::{Delivery, Message, Queue, QueueError, QueueName, SqliteQueue};
+use bora::queue::{Delivery, Message, Queue, QueueError, QueueName};
 use bora::worker::{self, WorkerSettings};
 use common::{Engine, assert_success};
 use serde_json::json;
@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 /// A queue that sends every message twice: once now, once again a moment
 /// later (so the duplicate often arrives after the original was handled).
-struct DuplicatingQueue(SqliteQueue);
+struct DuplicatingQueue(Arc<dyn Queue>);
 
 #[async_trait::async_trait]
 impl Queue for DuplicatingQueue {
@@ -67,13 +67,14 @@ async fn every_message_delivered_twice_changes_nothing() {
     let engine = Engine::start_with(WorkerSettings {
         workers: 0,
         ..WorkerSettings::default()
-    });
+    })
+    .await;
     let mut deps_inner = bora::handlers::Deps::new(
-        engine.embedded.deps.store.clone(),
-        Arc::new(DuplicatingQueue(engine.embedded.queue.clone())),
-        engine.embedded.deps.actions.clone(),
+        engine.deps.store.clone(),
+        Arc::new(DuplicatingQueue(engine.queue.clone())),
+        engine.deps.actions.clone(),
     );
-    deps_inner.settings = engine.embedded.deps.settings.clone();
+    deps_inner.settings = engine.deps.settings.clone();
     let deps = Arc::new(deps_inner);
     let (_stop, stopped) = watch::channel(false);
     tokio::spawn(worker::run(

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_feeds_downstream_tasks_and_the_output() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -37,7 +37,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_output_the_execution_returns_only_published_variables() {
     // Mistral finding A1: no input, no vars, only what tasks published.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -67,7 +67,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_success_and_on_error_branch_on_the_outcome_and_conditions() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let yaml = r#"
 version: '2.0'
 wf:
@@ -109,7 +109,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_task_without_handler_fails_the_execution_with_mistrals_summary() {
     // Mistral finding A2: output is {"result": state_info} plus published.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -147,7 +147,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_complete_runs_after_success_and_error() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -173,7 +173,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_precedence_is_on_complete_then_publish_then_on_success() {
     // Mistral finding A3.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -215,7 +215,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_all_waits_for_every_branch_and_merges_their_context() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -258,7 +258,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_all_fails_when_an_inbound_edge_is_not_taken() {
     // Mistral finding A7: "Failed by tasks: ['b']".
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -290,7 +290,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_one_starts_with_the_first_arrival() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -322,7 +322,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_items_runs_each_item_and_keeps_their_order() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -352,7 +352,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_items_over_an_empty_list_succeeds_with_an_empty_result() {
     // Mistral finding A8.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -377,7 +377,7 @@ wf:
 async fn with_items_goes_on_after_a_failed_item_and_then_fails_the_task() {
     // Mistral finding A4: every item runs; the task fails with
     // "One or more actions had failed."; the result keeps the item order.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -417,7 +417,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_runs_count_more_attempts_and_keeps_the_last_error() {
     // Mistral finding A9: count=2 on std.fail gives 3 action executions.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -440,7 +440,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_continue_on_repeats_a_success_and_break_on_stops_at_once() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -473,7 +473,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sub_workflow_returns_its_output_as_the_task_result() {
     // Mistral finding A13.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -522,7 +522,7 @@ failing:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_items_over_a_sub_workflow() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -553,7 +553,7 @@ child:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_commands_fail_succeed_and_their_messages() {
     // Mistral finding A12.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let failed = engine
         .run(
             r#"
@@ -610,7 +610,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_command_and_pause_before_wait_for_resume() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .start_execution(
             r#"
@@ -638,7 +638,7 @@ wf:
     let paused = engine.wait(&e.id).await;
     assert_eq!(paused.state, ExecutionState::Paused);
     assert!(engine.tasks(&e.id).await.iter().all(|t| t.name != "t2"));
-    bora::handlers::resume_execution(&engine.embedded.deps, &e.id, None)
+    bora::handlers::resume_execution(&engine.deps, &e.id, None)
         .await
         .unwrap();
     let paused_again = engine.wait(&e.id).await;
@@ -648,7 +648,7 @@ wf:
         "pause-before t3"
     );
     assert_eq!(engine.task(&e.id, "t3").await.state, TaskState::Idle);
-    bora::handlers::resume_execution(&engine.embedded.deps, &e.id, None)
+    bora::handlers::resume_execution(&engine.deps, &e.id, None)
         .await
         .unwrap();
     let done = engine.wait(&e.id).await;
@@ -658,7 +658,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_before_wait_after_and_timeout() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let started = std::time::Instant::now();
     let e = engine
         .run(
@@ -695,7 +695,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_result_false_drops_the_result_after_publish() {
     // Mistral finding A14.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -718,7 +718,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reverse_workflow_runs_what_the_target_requires() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let yaml = r#"
 version: '2.0'
 wf:
@@ -765,7 +765,7 @@ wf:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workbook_with_ad_hoc_action() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -808,7 +808,7 @@ workflows:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jinja_and_mistral_functions() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .start_execution(
             r#"
@@ -858,7 +858,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_input_expression_fails_the_execution_at_once() {
     // Mistral finding A5: on-error is not followed, no action runs.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -891,7 +891,7 @@ wf:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_publish_expression_fails_the_execution_at_once() {
     // Mistral finding A6.
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"
@@ -926,7 +926,7 @@ async fn the_readme_example_runs() {
         "/../examples/tour.yaml"
     ))
     .unwrap();
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine.run(&yaml, json!({})).await;
     assert_success(&e);
     assert_eq!(
@@ -946,7 +946,7 @@ async fn the_readme_example_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_on_error_and_the_noop_command() {
-    let engine = Engine::start();
+    let engine = Engine::start().await;
     let e = engine
         .run(
             r#"

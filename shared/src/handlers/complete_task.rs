@@ -478,17 +478,81 @@ async fn resume_window(deps: &Deps, specs: &Specs, task: &TaskRecord) -> Result<
 
 // --------------------------------------------------------------- action done
 
+/// A completion notice for an action already counted: a duplicate, or a
+/// redelivery after the handler died (or its commit failed) between counting
+/// the item and what had to follow. Redo what had to follow, from the stored
+/// counters: finish the task when its last item is in; otherwise re-send the
+/// first attempts of the window that may never have been sent (run-task
+/// ignores the ones that were).
+async fn recover_after_count(
+    deps: &Deps,
+    specs: &Specs,
+    task_id: &str,
+) -> Result<(), HandlerError> {
+    let task = deps.store.get_task(task_id).await?;
+    if task.processed || task.state.is_terminal() {
+        return Ok(());
+    }
+    let execution = deps.store.get_execution(&task.execution_id).await?;
+    if execution.state.is_terminal() {
+        return Ok(());
+    }
+    if task.items_done >= task.items_total {
+        let results = deps.store.item_results(&task.id).await?;
+        let outcome = outcome_of(&task, results);
+        return finish_task(deps, specs, execution, task, outcome).await;
+    }
+    let idle: Vec<ActionRecord> = deps
+        .store
+        .list_actions(&task.id)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.attempt == 0 && a.state == ActionState::Idle && a.item_index < task.items_next
+        })
+        .collect();
+    if idle.is_empty() {
+        return Ok(());
+    }
+    start_items(deps, specs, &execution, &task, idle).await
+}
+
+/// A finished task's outcome from the final result of each item: the list
+/// for with-items (failing when any item failed), the one result otherwise.
+fn outcome_of(task: &TaskRecord, results: Vec<(ActionState, Value)>) -> TaskOutcome {
+    if task.with_items {
+        let failed = results.iter().any(|(s, _)| *s != ActionState::Success);
+        let list = Value::Array(results.into_iter().map(|(_, v)| v).collect());
+        return if failed {
+            TaskOutcome::error(list, "One or more actions had failed.")
+        } else {
+            TaskOutcome::success(list)
+        };
+    }
+    match results.into_iter().next() {
+        Some((ActionState::Success, output)) => TaskOutcome::success(output),
+        Some((_, output)) => {
+            let info = engine::text_of(&output);
+            TaskOutcome::error(output, info)
+        }
+        None => TaskOutcome::success(Value::Null),
+    }
+}
+
 async fn action_done(deps: &Deps, action_id: &str) -> Result<(), HandlerError> {
     let action = deps.store.get_action(action_id).await?;
-    if !action.state.is_terminal() || action.counted {
+    if !action.state.is_terminal() {
         return Ok(());
     }
     let task = deps.store.get_task(&action.task_execution_id).await?;
     if task.processed || task.state.is_terminal() {
         return Ok(());
     }
-    let success = action.state == ActionState::Success;
     let specs = Specs::load(deps, &task.definition_key).await?;
+    if action.counted {
+        return recover_after_count(deps, &specs, &task.id).await;
+    }
+    let success = action.state == ActionState::Success;
     let workflow = specs.workflow(&task.workflow_name)?;
     let spec = specs.task(workflow, &task.name)?;
     if spec.retry.is_some() {
@@ -549,7 +613,7 @@ async fn action_done(deps: &Deps, action_id: &str) -> Result<(), HandlerError> {
         .count_item(&task.id, &action.id, !success, true, now)
         .await?
     else {
-        return Ok(());
+        return recover_after_count(deps, &specs, &task.id).await;
     };
     if task.with_items {
         deps.emit(Event::ItemsProgress {
@@ -576,14 +640,7 @@ async fn action_done(deps: &Deps, action_id: &str) -> Result<(), HandlerError> {
         return Ok(());
     }
     let outcome = if task.with_items {
-        let results = deps.store.item_results(&task.id).await?;
-        let failed = results.iter().any(|(s, _)| *s != ActionState::Success);
-        let list = Value::Array(results.into_iter().map(|(_, v)| v).collect());
-        if failed {
-            TaskOutcome::error(list, "One or more actions had failed.")
-        } else {
-            TaskOutcome::success(list)
-        }
+        outcome_of(&task, deps.store.item_results(&task.id).await?)
     } else if success {
         TaskOutcome::success(action.output.clone())
     } else {

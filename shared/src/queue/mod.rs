@@ -8,11 +8,15 @@
 //! handler that moves the workflow forward.
 
 pub mod sqlite;
+#[cfg(feature = "aws")]
+pub mod sqs;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 pub use sqlite::SqliteQueue;
+#[cfg(feature = "aws")]
+pub use sqs::SqsQueue;
 
 /// The two queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

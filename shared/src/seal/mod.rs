@@ -22,8 +22,12 @@
 //! network calls thus stay outside the trait, and one KMS call serves all
 //! the secrets of an execution.
 
+#[cfg(feature = "aws")]
+pub mod kms;
 mod local;
 
+#[cfg(feature = "aws")]
+pub use kms::KmsSealer;
 pub use local::LocalKeySealer;
 
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,8 @@
 //!   and joins do not turn into retry storms under concurrency.
 
 pub mod catalog;
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 pub mod sqlite;
 pub mod sqlite_catalog;
 
@@ -22,6 +24,8 @@ use crate::engine::states::{ActionState, ExecutionState, TaskState};
 use serde_json::Value;
 
 pub use catalog::{Catalog, CatalogError};
+#[cfg(feature = "aws")]
+pub use dynamodb::DynamoDbStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch. The engine never reads a clock; the

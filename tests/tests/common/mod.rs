@@ -1,13 +1,17 @@
-//! Shared test harness: run a workflow document on an in-memory embedded
-//! default with the real worker loop, and look at what was stored.
+//! Shared test harness: run a workflow document with the real worker loop
+//! on the embedded default (SQLite) or on DynamoDB + SQS (the AWS emulator),
+//! as `BORA_TEST_BACKEND` says, and look at what was stored.
 #![allow(dead_code)]
+
+pub mod aws;
 
 use bora::actions::{
     Action, ActionContext, ActionFuture, ActionImpl, ActionInfo, ActionOutcome, ActionRegistry,
 };
 use bora::embedded::Embedded;
 use bora::engine::states::ExecutionState;
-use bora::handlers::{CreateExecution, HandlerError, create_execution};
+use bora::handlers::{CreateExecution, Deps, HandlerError, create_execution};
+use bora::queue::Queue;
 use bora::store::{ExecutionRecord, Store, TaskRecord};
 use bora::worker::{self, WorkerSettings};
 use bora::workflow::{self, InputParam};
@@ -51,30 +55,89 @@ pub fn registry(counter: Arc<AtomicUsize>) -> ActionRegistry {
     reg
 }
 
-/// A running embedded engine with workers.
+/// Which backend the engine tests run on: `BORA_TEST_BACKEND=sqlite`
+/// (default: the embedded SQLite store and queue) or `aws` (DynamoDB and
+/// SQS on the AWS emulator named by `AWS_ENDPOINT_URL`, a fresh table and
+/// fresh queues per test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Aws,
+}
+
+impl BackendKind {
+    pub fn from_env() -> BackendKind {
+        match std::env::var("BORA_TEST_BACKEND").as_deref() {
+            Ok("aws") => BackendKind::Aws,
+            Ok("sqlite") | Ok("") | Err(_) => BackendKind::Sqlite,
+            Ok(other) => panic!("BORA_TEST_BACKEND={other}: expected sqlite or aws"),
+        }
+    }
+}
+
+/// The backend an [`Engine`] runs on.
+pub enum Backend {
+    Sqlite(Embedded),
+    Aws(Box<aws::AwsBackend>),
+}
+
+/// A running engine with workers, on the backend `BORA_TEST_BACKEND` names.
 pub struct Engine {
-    pub embedded: Embedded,
+    pub deps: Arc<Deps>,
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub backend: Backend,
     pub runs: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
 }
 
 impl Engine {
-    pub fn start() -> Engine {
+    pub async fn start() -> Engine {
         Engine::start_with(WorkerSettings {
             workers: 4,
             ..WorkerSettings::default()
         })
+        .await
     }
 
-    pub fn start_with(settings: WorkerSettings) -> Engine {
+    pub async fn start_with(settings: WorkerSettings) -> Engine {
         let runs = Arc::new(AtomicUsize::new(0));
-        let embedded = Embedded::open_with(":memory:", None, registry(runs.clone())).unwrap();
+        let backend = match BackendKind::from_env() {
+            BackendKind::Sqlite => Backend::Sqlite(
+                Embedded::open_with(":memory:", None, registry(runs.clone())).unwrap(),
+            ),
+            BackendKind::Aws => Backend::Aws(Box::new(
+                aws::AwsBackend::create(registry(runs.clone()), settings.max_receives + 1).await,
+            )),
+        };
+        let deps = match &backend {
+            Backend::Sqlite(embedded) => embedded.deps.clone(),
+            Backend::Aws(aws) => aws.deps.clone(),
+        };
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(worker::run(embedded.deps.clone(), settings, stopped));
+        tokio::spawn(worker::run(deps.clone(), settings, stopped));
         Engine {
-            embedded,
+            store: deps.store.clone(),
+            queue: deps.queue.clone(),
+            deps,
+            backend,
             runs,
             stop,
+        }
+    }
+
+    /// Stop the engine's own workers (a test that drives the queue with
+    /// dependencies of its own), and let a poll in flight finish.
+    pub async fn stop_workers(&self) {
+        let _ = self.stop.send(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    /// How many executions exist, in any state.
+    pub async fn count_executions(&self) -> i64 {
+        match &self.backend {
+            Backend::Sqlite(embedded) => embedded.store.count_executions().unwrap(),
+            Backend::Aws(aws) => aws.count_executions().await,
         }
     }
 
@@ -86,7 +149,7 @@ impl Engine {
         input: Value,
         params: Value,
     ) -> Result<ExecutionRecord, HandlerError> {
-        let deps = &self.embedded.deps;
+        let deps = &self.deps;
         let doc =
             workflow::parse_document(yaml).map_err(|e| HandlerError::Invalid(e.to_string()))?;
         workflow::check_references(&doc, &|a| deps.actions.get(a).is_some(), &|_| false)
@@ -110,13 +173,21 @@ impl Engine {
 
     /// Wait (bounded) until the execution is no longer RUNNING.
     pub async fn wait(&self, id: &str) -> ExecutionRecord {
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            self.embedded.wait_for(id, Duration::from_millis(5)),
-        )
+        let (limit, poll) = match self.backend {
+            Backend::Sqlite(_) => (Duration::from_secs(30), Duration::from_millis(5)),
+            Backend::Aws(_) => (Duration::from_secs(120), Duration::from_millis(50)),
+        };
+        tokio::time::timeout(limit, async {
+            loop {
+                let execution = self.store.get_execution(id).await.unwrap();
+                if execution.state != ExecutionState::Running {
+                    return execution;
+                }
+                tokio::time::sleep(poll).await;
+            }
+        })
         .await
-        .expect("execution did not finish within 30 s")
-        .unwrap()
+        .unwrap_or_else(|_| panic!("execution did not finish within {limit:?}"))
     }
 
     /// Run to the end and return the execution.
@@ -129,12 +200,11 @@ impl Engine {
     }
 
     pub async fn tasks(&self, execution_id: &str) -> Vec<TaskRecord> {
-        self.embedded.store.list_tasks(execution_id).await.unwrap()
+        self.store.list_tasks(execution_id).await.unwrap()
     }
 
     pub async fn task(&self, execution_id: &str, name: &str) -> TaskRecord {
-        self.embedded
-            .store
+        self.store
             .find_task(execution_id, name)
             .await
             .unwrap()
@@ -143,12 +213,7 @@ impl Engine {
 
     pub async fn action_count(&self, execution_id: &str, name: &str) -> usize {
         let task = self.task(execution_id, name).await;
-        self.embedded
-            .store
-            .list_actions(&task.id)
-            .await
-            .unwrap()
-            .len()
+        self.store.list_actions(&task.id).await.unwrap().len()
     }
 }
 

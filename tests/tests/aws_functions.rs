@@ -1,0 +1,722 @@
+//! The three Lambda functions' handlers, driven with real event JSON on the
+//! AWS emulator through the real SDK clients: an API Gateway v2 request for
+//! create-execution, and SQS batch events built from messages received from
+//! the emulated queues for run-task and complete-task (the test plays
+//! Lambda's event source mapping: receive, invoke, delete what succeeded).
+//!
+//! Reliability on the way: duplicate deliveries, a run-task that dies after
+//! running its action, a poison message, and two complete-tasks racing on a
+//! join.
+
+mod common;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use bora::actions::{
+    Action, ActionContext, ActionFuture, ActionImpl, ActionInfo, ActionOutcome, ActionRegistry,
+};
+use bora::engine::states::ExecutionState;
+use bora::handlers::Deps;
+use bora::lambda::{AwsDeps, LambdaConfig, handle_api_request, handle_sqs_event};
+use bora::queue::{Delivery, Message, Queue, QueueError, QueueName};
+use bora::seal::KmsSealer;
+use bora::workflow::InputParam;
+use common::aws::AwsBackend;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A function's view of one test's backend.
+struct Functions {
+    backend: AwsBackend,
+    aws: AwsDeps,
+}
+
+async fn kms_key(sdk: &aws_config::SdkConfig) -> String {
+    aws_sdk_kms::Client::new(sdk)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id
+}
+
+impl Functions {
+    async fn start(max_receive_count: u32) -> Functions {
+        Functions::start_with(
+            max_receive_count,
+            common::registry(Arc::new(AtomicUsize::new(0))),
+            |_| {},
+        )
+        .await
+    }
+
+    async fn start_with(
+        max_receive_count: u32,
+        registry: ActionRegistry,
+        tune: impl FnOnce(&mut Deps),
+    ) -> Functions {
+        bora::lambda::init_tracing();
+        let backend = AwsBackend::create(registry, max_receive_count).await;
+        let key = kms_key(&backend.sdk).await;
+        let config = LambdaConfig::from_lookup(|name| match name {
+            "BORA_TABLE" => Some(backend.store.table().to_string()),
+            "BORA_RUN_TASK_QUEUE_URL" => Some(backend.queues.run_task_url.clone()),
+            "BORA_COMPLETE_TASK_QUEUE_URL" => Some(backend.queues.complete_task_url.clone()),
+            "BORA_KMS_KEY_ID" => Some(key.clone()),
+            "BORA_MAX_RECEIVE_COUNT" => Some(max_receive_count.to_string()),
+            "AWS_ENDPOINT_URL" => Some(common::aws::endpoint()),
+            _ => None,
+        })
+        .unwrap();
+        let mut deps = Deps::new(
+            backend.deps.store.clone(),
+            backend.deps.queue.clone(),
+            backend.deps.actions.clone(),
+        );
+        tune(&mut deps);
+        let aws = AwsDeps {
+            deps: Arc::new(deps),
+            queue: backend.queue.clone(),
+            sealer: KmsSealer::new(aws_sdk_kms::Client::new(&backend.sdk), key),
+            config,
+        };
+        Functions { backend, aws }
+    }
+
+    fn url(&self, queue: QueueName) -> &str {
+        match queue {
+            QueueName::RunTask => &self.backend.queues.run_task_url,
+            QueueName::CompleteTask => &self.backend.queues.complete_task_url,
+        }
+    }
+
+    /// POST /v2/executions through create-execution, as API Gateway (HTTP
+    /// API, payload 2.0) delivers it.
+    async fn create(&self, body: Value) -> (u16, Value) {
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "POST /v2/executions",
+            "rawPath": "/v2/executions",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json", "host": "api.example.com"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "api",
+                "domainName": "api.example.com",
+                "domainPrefix": "api",
+                "http": {
+                    "method": "POST",
+                    "path": "/v2/executions",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "192.0.2.1",
+                    "userAgent": "test"
+                },
+                "requestId": "req-1",
+                "routeKey": "POST /v2/executions",
+                "stage": "$default",
+                "time": "22/Nov/2026:17:00:00 +0000",
+                "timeEpoch": 1795453200000i64
+            },
+            "body": body.to_string(),
+            "isBase64Encoded": false
+        });
+        let request: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
+        let request: lambda_http::Request = request.into();
+        let (parts, body) = request.into_parts();
+        let response = handle_api_request(&self.aws.deps, parts, body).await;
+        let status = response.status().as_u16();
+        let body = match response.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("unexpected body {other:?}"),
+        };
+        (status, body)
+    }
+
+    /// Receive up to 10 messages as Lambda's poller would, with a
+    /// visibility timeout, and return them as the SQS event JSON Lambda
+    /// sends.
+    async fn receive_event(&self, queue: QueueName, visibility: i32) -> Option<Value> {
+        let out = self
+            .backend
+            .sqs
+            .receive_message()
+            .queue_url(self.url(queue))
+            .max_number_of_messages(10)
+            .visibility_timeout(visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return None;
+        }
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let message_attributes: serde_json::Map<String, Value> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    json!({
+                                        "stringValue": v.string_value(),
+                                        "dataType": v.data_type(),
+                                        "stringListValues": [],
+                                        "binaryListValues": []
+                                    }),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": message_attributes,
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{}", queue.as_str()),
+                    "awsRegion": "us-east-1"
+                })
+            })
+            .collect();
+        Some(json!({ "Records": records }))
+    }
+
+    /// Invoke the function of `queue` with an event, then delete the
+    /// messages it did not report failed (what the event source mapping
+    /// does). Returns the response.
+    async fn invoke(&self, queue: QueueName, event: &Value) -> SqsBatchResponse {
+        let parsed: SqsEvent = serde_json::from_value(event.clone()).unwrap();
+        let response = handle_sqs_event(&self.aws, queue, parsed).await;
+        self.delete_succeeded(queue, event, &response).await;
+        response
+    }
+
+    async fn delete_succeeded(&self, queue: QueueName, event: &Value, response: &SqsBatchResponse) {
+        let failed: HashSet<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        for record in event["Records"].as_array().unwrap() {
+            if !failed.contains(record["messageId"].as_str().unwrap()) {
+                self.backend
+                    .sqs
+                    .delete_message()
+                    .queue_url(self.url(queue))
+                    .receipt_handle(record["receiptHandle"].as_str().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Play the event source mappings of both queues until the execution
+    /// leaves RUNNING (bounded).
+    async fn pump_until_done(
+        &self,
+        execution_id: &str,
+        visibility: i32,
+    ) -> bora::store::ExecutionRecord {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let execution = self
+                .aws
+                .deps
+                .store
+                .get_execution(execution_id)
+                .await
+                .unwrap();
+            if execution.state != ExecutionState::Running {
+                return execution;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution {execution_id} did not finish"
+            );
+            let mut idle = true;
+            for queue in [QueueName::CompleteTask, QueueName::RunTask] {
+                if let Some(event) = self.receive_event(queue, visibility).await {
+                    idle = false;
+                    self.invoke(queue, &event).await;
+                }
+            }
+            if idle {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    async fn queue_depth(&self, url: &str) -> i64 {
+        let attributes = self
+            .backend
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .values()
+            .map(|v| v.parse::<i64>().unwrap_or(0))
+            .sum()
+    }
+}
+
+const CHAIN: &str = r#"
+version: '2.0'
+wf:
+  input:
+    - name
+  tasks:
+    hello:
+      action: test.count output=<% 'hello ' + $.name %>
+      publish:
+        greeting: <% task().result %>
+      on-success: shout
+    shout:
+      action: std.echo output=<% $.greeting + '!' %>
+      publish:
+        shouted: <% task().result %>
+  output:
+    shouted: <% $.shouted %>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_runs_to_success_through_create_execution_run_task_and_complete_task() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let f = Functions::start_with(6, common::registry(runs.clone()), |_| {}).await;
+    // WHEN the API creates an execution.
+    let (status, created) = f
+        .create(json!({
+            "workflow_name": "wf",
+            "definition": CHAIN,
+            "input": "{\"name\": \"bora\"}",
+        }))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["state"], "RUNNING");
+    let id = created["id"].as_str().unwrap();
+    // THEN the two SQS functions take it to SUCCESS with the output.
+    let execution = f.pump_until_done(id, 30).await;
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(execution.output, json!({"shouted": "hello bora!"}));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(execution.active_tasks, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_mistral_faults_and_store_nothing() {
+    let f = Functions::start(6).await;
+    let (status, body) = f
+        .create(json!({"workflow_name": "nope", "definition": CHAIN}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["faultstring"].as_str().unwrap().contains("nope"));
+    let (status, body) = f.create(json!({"workflow_name": "wf"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["faultstring"].as_str().unwrap().contains("definition"));
+    assert_eq!(f.backend.count_executions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_message_delivered_twice_and_a_late_action_done_change_nothing() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let f = Functions::start_with(6, common::registry(runs.clone()), |_| {}).await;
+    let (_, created) = f
+        .create(json!({"workflow_name": "wf", "definition": CHAIN, "input": {"name": "x"}}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    // GIVEN every event is handled twice before its messages are deleted
+    // (SQS delivered each message twice).
+    let mut seen_action_done: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let execution = f.aws.deps.store.get_execution(&id).await.unwrap();
+        if execution.state != ExecutionState::Running {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        for queue in [QueueName::CompleteTask, QueueName::RunTask] {
+            if let Some(event) = f.receive_event(queue, 30).await {
+                let parsed: SqsEvent = serde_json::from_value(event.clone()).unwrap();
+                // (A copy that loses a race with its twin reports a
+                // failure and is retried, as SQS would.)
+                let first = handle_sqs_event(&f.aws, queue, parsed.clone()).await;
+                let _second = handle_sqs_event(&f.aws, queue, parsed).await;
+                f.delete_succeeded(queue, &event, &first).await;
+                if queue == QueueName::CompleteTask {
+                    for record in event["Records"].as_array().unwrap() {
+                        if record["body"].as_str().unwrap().contains("action_done") {
+                            seen_action_done.push(json!({"Records": [record]}));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // WHEN complete-task gets an ActionDone again after the execution ended.
+    assert!(!seen_action_done.is_empty());
+    for event in &seen_action_done {
+        let parsed: SqsEvent = serde_json::from_value(event.clone()).unwrap();
+        let response = handle_sqs_event(&f.aws, QueueName::CompleteTask, parsed).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    // THEN each task exists once, the counted action ran once, and nothing
+    // is left in the queues.
+    let execution = f.aws.deps.store.get_execution(&id).await.unwrap();
+    assert_eq!(execution.state, ExecutionState::Success);
+    let tasks = f.aws.deps.store.list_tasks(&id).await.unwrap();
+    let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["hello", "shout"]);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    for task in &tasks {
+        assert_eq!(
+            f.aws.deps.store.list_actions(&task.id).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(execution.active_tasks, 0);
+    // The notices a duplicate re-sent (in case the first was lost) drain
+    // without changing anything either.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.queue_depth(&f.backend.queues.complete_task_url).await
+        + f.queue_depth(&f.backend.queues.run_task_url).await
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the queues did not drain");
+        for queue in [QueueName::CompleteTask, QueueName::RunTask] {
+            if let Some(event) = f.receive_event(queue, 30).await {
+                let response = f.invoke(queue, &event).await;
+                assert!(response.batch_item_failures.is_empty());
+            }
+        }
+    }
+    let again = f.aws.deps.store.list_tasks(&id).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let execution = f.aws.deps.store.get_execution(&id).await.unwrap();
+    assert_eq!(execution.state, ExecutionState::Success);
+    assert_eq!(execution.active_tasks, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_task_that_dies_after_running_its_action_is_redelivered_and_the_execution_finishes() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    // The lease on an action lasts as long as the message's visibility, so
+    // the redelivered message may take the action over.
+    let mut registry = common::registry(Arc::new(AtomicUsize::new(0)));
+    registry.register(
+        ActionInfo {
+            name: "test.hang_once".into(),
+            description: "counts its runs; the first one never returns".into(),
+            input: vec![InputParam {
+                name: "output".into(),
+                default: Some(Value::Null),
+            }],
+            is_async: false,
+        },
+        ActionImpl::Dyn(Arc::new(HangOnce(runs.clone()))),
+    );
+    let f = Functions::start_with(6, registry, |deps| {
+        deps.settings.action_lease = Duration::from_secs(2);
+    })
+    .await;
+    let (_, created) = f
+        .create(json!({
+            "workflow_name": "wf",
+            "definition": CHAIN.replace("test.count", "test.hang_once"),
+            "input": {"name": "y"}
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    // GIVEN complete-task started the first task.
+    let event = loop {
+        if let Some(event) = f.receive_event(QueueName::CompleteTask, 30).await {
+            f.invoke(QueueName::CompleteTask, &event).await;
+        }
+        if let Some(event) = f.receive_event(QueueName::RunTask, 2).await {
+            break event;
+        }
+    };
+    // WHEN run-task runs the action and dies before recording it: the
+    // action has run (the counter moved), but the invocation is cut short
+    // right after, so nothing was recorded, nothing deleted.
+    let parsed: SqsEvent = serde_json::from_value(event).unwrap();
+    let before = runs.load(Ordering::SeqCst);
+    let mut invocation = Box::pin(handle_sqs_event(&f.aws, QueueName::RunTask, parsed));
+    let cut = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            tokio::select! {
+                _ = &mut invocation => panic!("the invocation finished before it could be cut"),
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+            if runs.load(Ordering::SeqCst) > before {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(cut.is_ok(), "the action never ran");
+    drop(invocation);
+    // THEN the message comes back after its visibility timeout and the
+    // execution finishes, with one action execution per task.
+    let execution = f.pump_until_done(&id, 30).await;
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(execution.output, json!({"shouted": "hello y!"}));
+    for task in f.aws.deps.store.list_tasks(&id).await.unwrap() {
+        assert_eq!(
+            f.aws.deps.store.list_actions(&task.id).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+/// `test.hang_once`: counts its runs and hangs the first time, so a test
+/// can cut an invocation after the action ran but before it was recorded.
+struct HangOnce(Arc<AtomicUsize>);
+
+impl Action for HangOnce {
+    fn run<'a>(
+        &'a self,
+        input: &'a serde_json::Map<String, Value>,
+        _ctx: &'a ActionContext,
+    ) -> ActionFuture<'a> {
+        let first = self.0.fetch_add(1, Ordering::SeqCst) == 0;
+        let out = input.get("output").cloned().unwrap_or(Value::Null);
+        Box::pin(async move {
+            if first {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            ActionOutcome::Success(out)
+        })
+    }
+}
+
+/// A queue that cannot send: every handler that must enqueue its next step
+/// fails (retryably), for ever, while the store works.
+struct CannotSend(Arc<dyn Queue>);
+
+#[async_trait::async_trait]
+impl Queue for CannotSend {
+    async fn send(&self, _: &[Message], _: Duration) -> Result<(), QueueError> {
+        Err(QueueError::Backend(
+            "injected outage: SendMessage refused".into(),
+        ))
+    }
+    async fn receive(
+        &self,
+        q: QueueName,
+        max: usize,
+        vis: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.0.receive(q, max, vis).await
+    }
+    async fn ack(&self, q: QueueName, receipts: &[String]) -> Result<(), QueueError> {
+        self.0.ack(q, receipts).await
+    }
+    async fn retry_later(&self, q: QueueName, r: &str, d: Duration) -> Result<(), QueueError> {
+        self.0.retry_later(q, r, d).await
+    }
+    async fn dead_letter(
+        &self,
+        q: QueueName,
+        d: &Delivery,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        self.0.dead_letter(q, d, reason).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_lands_in_the_dlq_and_its_execution_ends_in_error_with_the_reason() {
+    // GIVEN queues that dead-letter after 3 receives, and a complete-task
+    // that can never handle its messages.
+    let f = Functions::start(3).await;
+    let (_, created) = f
+        .create(json!({"workflow_name": "wf", "definition": CHAIN, "input": {"name": "z"}}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let broken = AwsDeps {
+        deps: Arc::new(Deps::new(
+            f.aws.deps.store.clone(),
+            Arc::new(CannotSend(f.aws.deps.queue.clone())),
+            f.aws.deps.actions.clone(),
+        )),
+        queue: f.aws.queue.clone(),
+        sealer: f.aws.sealer.clone(),
+        config: f.aws.config.clone(),
+    };
+    // WHEN the message is delivered until SQS gives up on it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut receives = 0;
+    while f.queue_depth(&f.backend.queues.complete_task_url).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the message never left the queue"
+        );
+        if let Some(event) = f.receive_event(QueueName::CompleteTask, 1).await {
+            receives += 1;
+            let parsed: SqsEvent = serde_json::from_value(event.clone()).unwrap();
+            let response = handle_sqs_event(&broken, QueueName::CompleteTask, parsed).await;
+            assert_eq!(response.batch_item_failures.len(), 1);
+            f.delete_succeeded(QueueName::CompleteTask, &event, &response)
+                .await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // THEN it was tried 3 times, it is in the DLQ, and the execution is in
+    // ERROR saying why.
+    assert_eq!(receives, 3);
+    let dlq = f.backend.queues.dead_letter_url.clone().unwrap();
+    let dead = f
+        .backend
+        .sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap().contains("start_task"));
+    let execution = f.aws.deps.store.get_execution(&id).await.unwrap();
+    assert_eq!(execution.state, ExecutionState::Error);
+    let info = execution.state_info.unwrap_or_default();
+    assert!(info.contains("dead-letter"), "{info}");
+}
+
+const JOIN: &str = r#"
+version: '2.0'
+wf:
+  tasks:
+    start:
+      action: std.noop
+      on-success: [left, right]
+    left:
+      action: std.echo output=l
+      on-success: joined
+    right:
+      action: std.echo output=r
+      on-success: joined
+    joined:
+      join: all
+      action: test.count output=j
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_complete_tasks_racing_on_a_join_start_the_joined_task_exactly_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let f = Functions::start_with(6, common::registry(runs.clone()), |_| {}).await;
+    let (_, created) = f
+        .create(json!({"workflow_name": "wf", "definition": JOIN}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    // GIVEN both branches ran, and their two ActionDone messages are in hand.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut done_records: Vec<Value> = Vec::new();
+    while done_records.len() < 2 {
+        assert!(Instant::now() < deadline, "branches did not finish");
+        if let Some(event) = f.receive_event(QueueName::RunTask, 30).await {
+            f.invoke(QueueName::RunTask, &event).await;
+        }
+        if let Some(event) = f.receive_event(QueueName::CompleteTask, 60).await {
+            let mut rest = Vec::new();
+            for record in event["Records"].as_array().unwrap() {
+                let body = record["body"].as_str().unwrap();
+                let message: Value = serde_json::from_str(body).unwrap();
+                let is_branch_done = message["type"] == "action_done" && {
+                    let action = f
+                        .aws
+                        .deps
+                        .store
+                        .get_action(message["action_execution_id"].as_str().unwrap())
+                        .await
+                        .unwrap();
+                    action.task_name != "start"
+                };
+                if is_branch_done {
+                    done_records.push(record.clone());
+                } else {
+                    rest.push(record.clone());
+                }
+            }
+            if !rest.is_empty() {
+                f.invoke(QueueName::CompleteTask, &json!({ "Records": rest }))
+                    .await;
+            }
+        }
+    }
+    // WHEN two complete-task invocations handle them at the same time.
+    let left = json!({ "Records": [done_records[0]] });
+    let right = json!({ "Records": [done_records[1]] });
+    let (a, b) = tokio::join!(
+        f.invoke(QueueName::CompleteTask, &left),
+        f.invoke(QueueName::CompleteTask, &right)
+    );
+    // (A loser of the race reports a failure and is retried: that is fine.)
+    let _ = (a, b);
+    let execution = f.pump_until_done(&id, 30).await;
+    // THEN the joined task exists once and its action ran once.
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    let tasks = f.aws.deps.store.list_tasks(&id).await.unwrap();
+    let joined: Vec<_> = tasks.iter().filter(|t| t.name == "joined").collect();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].join_arrived, 2);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        f.aws
+            .deps
+            .store
+            .list_actions(&joined[0].id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(execution.active_tasks, 0);
+}
