@@ -302,7 +302,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     });
     println!("{report}");
     if args.db.is_none() {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", ".key"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
         }
     }

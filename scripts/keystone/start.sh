@@ -104,7 +104,9 @@ STATE
 [DEFAULT]
 debug = false
 [database]
-connection = sqlite:///$dir/keystone.db
+# timeout: SQLite waits for a lock instead of failing at once ("database is
+# locked", a 500) when the test suite logs in from many threads.
+connection = sqlite:///$dir/keystone.db?timeout=30
 [token]
 provider = fernet
 expiration = $token_expiration

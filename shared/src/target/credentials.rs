@@ -205,15 +205,28 @@ impl TargetCredentials {
         };
         let keystone =
             KeystoneClient::new(&self.auth_url, ca_pem.as_deref(), false, policy).await?;
-        let (token, info) = keystone
-            .password_auth(
-                &self.username,
-                &self.user_domain_name,
-                &self.password,
-                &self.project_name,
-                &self.project_domain_name,
-            )
-            .await?;
+        // A busy Keystone may answer 5xx or time out: a few tries, as
+        // keystoneauth does, before giving up.
+        let mut attempt = 0;
+        let (token, info) = loop {
+            match keystone
+                .password_auth(
+                    &self.username,
+                    &self.user_domain_name,
+                    &self.password,
+                    &self.project_name,
+                    &self.project_domain_name,
+                )
+                .await
+            {
+                Ok(answer) => break answer,
+                Err(e) if e.is_retryable() && attempt < 3 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(TargetCloud {
             auth_url: keystone.auth_url().to_string(),
             token,

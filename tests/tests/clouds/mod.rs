@@ -57,15 +57,27 @@ pub async fn client(cloud: &Cloud) -> KeystoneClient {
 
 pub async fn login(cloud: &Cloud) -> (KeystoneClient, Secret) {
     let client = client(cloud).await;
-    let (token, _) = client
-        .password_auth(
-            &cloud.user,
-            &cloud.user_domain,
-            &cloud.password,
-            &cloud.project,
-            &cloud.project_domain,
-        )
-        .await
-        .unwrap();
-    (client, token)
+    // The test Keystones run on SQLite: a password login writes, and under
+    // the suite's parallel logins one may answer 500 (database locked).
+    // Retry those, as a client of a busy cloud would.
+    let mut attempt = 0;
+    loop {
+        match client
+            .password_auth(
+                &cloud.user,
+                &cloud.user_domain,
+                &cloud.password,
+                &cloud.project,
+                &cloud.project_domain,
+            )
+            .await
+        {
+            Ok((token, _)) => return (client, token),
+            Err(e) if e.is_retryable() && attempt < 8 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            Err(e) => panic!("login to {} failed: {e}", cloud.url),
+        }
+    }
 }
