@@ -210,27 +210,9 @@ fn message_type(message: &Message) -> &'static str {
 /// The execution a message belongs to, for its log span (one read; an
 /// unknown id gives an empty field rather than an error).
 async fn execution_of(deps: &Deps, message: &Message) -> String {
-    let found = match message {
-        Message::RunAction {
-            action_execution_id,
-        }
-        | Message::ActionDone {
-            action_execution_id,
-        } => deps
-            .store
-            .get_action(action_execution_id)
-            .await
-            .map(|a| a.execution_id),
-        Message::StartTask { task_execution_id }
-        | Message::TaskTimer {
-            task_execution_id, ..
-        } => deps
-            .store
-            .get_task(task_execution_id)
-            .await
-            .map(|t| t.execution_id),
-    };
-    found.unwrap_or_default()
+    crate::handlers::complete_task::execution_of(deps, message)
+        .await
+        .unwrap_or_default()
 }
 
 /// Handle one SQS batch for `queue` and report the messages that failed.

@@ -1328,10 +1328,9 @@ pub async fn resume_execution(
     Ok(deps.store.get_execution(&execution.id).await?)
 }
 
-/// A message failed too often: it goes to the dead letters and its
-/// execution ends in ERROR with the reason, so nobody waits forever.
-pub async fn give_up(deps: &Deps, message: &Message, reason: &str) -> Result<(), HandlerError> {
-    let execution_id = match message {
+/// The execution a message belongs to (one read).
+pub async fn execution_of(deps: &Deps, message: &Message) -> Result<String, StoreError> {
+    match message {
         Message::RunAction {
             action_execution_id,
         }
@@ -1350,7 +1349,13 @@ pub async fn give_up(deps: &Deps, message: &Message, reason: &str) -> Result<(),
             .get_task(task_execution_id)
             .await
             .map(|t| t.execution_id),
-    };
+    }
+}
+
+/// A message failed too often: it goes to the dead letters and its
+/// execution ends in ERROR with the reason, so nobody waits forever.
+pub async fn give_up(deps: &Deps, message: &Message, reason: &str) -> Result<(), HandlerError> {
+    let execution_id = execution_of(deps, message).await;
     match execution_id {
         Ok(id) => {
             end_execution(
