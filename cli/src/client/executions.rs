@@ -28,7 +28,7 @@ pub struct ExecutionCreate {
     #[arg(short = 'd', long, default_value = "")]
     pub description: String,
     /// Follow the execution, print its tasks as they finish and its output;
-    /// exit 0 only when it ends in SUCCESS.
+    /// exit 0 only when it ends in SUCCESS (stops, non-zero, when it pauses).
     #[arg(long)]
     pub wait: bool,
     #[command(flatten)]
@@ -292,7 +292,9 @@ async fn wait(api: &Api, format: format::Format, created: &Value) -> anyhow::Res
             progress(line);
         }
         let state = execution["state"].as_str().unwrap_or_default();
-        if is_finished(state) {
+        // A paused execution waits for someone else: stop following it
+        // (exit non-zero, with its state), rather than poll for ever.
+        if is_finished(state) || state == "PAUSED" {
             let output = decoded(&field(&execution, "output"));
             match format {
                 format::Format::Table => {
