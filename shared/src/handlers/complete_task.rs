@@ -478,6 +478,10 @@ async fn resume_window(deps: &Deps, specs: &Specs, task: &TaskRecord) -> Result<
 
 // --------------------------------------------------------------- action done
 
+/// How long a task whose last item was counted stays with the handler that
+/// counted it before a duplicate notice may finish it instead.
+const RECOVERY_GRACE_MS: i64 = 1000;
+
 /// A completion notice for an action already counted: a duplicate, or a
 /// redelivery after the handler died (or its commit failed) between counting
 /// the item and what had to follow. Redo what had to follow, from the stored
@@ -498,6 +502,17 @@ async fn recover_after_count(
         return Ok(());
     }
     if task.items_done >= task.items_total {
+        // The handler that counted the last item may be finishing the task
+        // right now (a duplicate notice raced it): give it time, and finish
+        // only a task left untouched for a while, which means that handler
+        // died or failed. Its conditional writes would stop a second finish
+        // anyway; waiting keeps the two from even trying.
+        if deps.now() - task.updated_at < RECOVERY_GRACE_MS {
+            return Err(HandlerError::Busy(format!(
+                "task execution {} may be being finished by another handler",
+                task.id
+            )));
+        }
         let results = deps.store.item_results(&task.id).await?;
         let outcome = outcome_of(&task, results);
         return finish_task(deps, specs, execution, task, outcome).await;
