@@ -6,64 +6,12 @@
 //! The test script sets `BORA_BIN` (the `bora` binary); without it the
 //! tests fail.
 
+mod serve_support;
+
 use serde_json::{Value, json};
-use std::process::{Child, Command, Output};
+use serve_support::{Serve, bora_bin, serve};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn bora_bin() -> String {
-    std::env::var("BORA_BIN").unwrap_or_else(|_| {
-        panic!("BORA_BIN is not set: run scripts/test, or set it to $CARGO_TARGET_DIR/debug/bora after `cargo build -p bora-cli`")
-    })
-}
-
-/// `bora serve` on a free port over a temporary database; killed on drop.
-struct Serve {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bora_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "2",
-            "--db",
-        ])
-        .arg(dir.path().join("bora.db"))
-        .spawn()
-        .expect("cannot start bora serve");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "bora serve did not come up on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Without `/v2`: the client adds it.
-    Serve {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        dir,
-    }
-}
 
 impl Serve {
     fn file(&self, name: &str, text: &str) -> String {
@@ -75,7 +23,7 @@ impl Serve {
     fn run(&self, args: &[&str]) -> Output {
         Command::new(bora_bin())
             .args(args)
-            .env("BORA_URL", &self.url)
+            .env("BORA_URL", &self.base)
             .output()
             .expect("cannot run bora")
     }
@@ -355,7 +303,7 @@ fn client_waits_for_executions_and_reports_them_as_text_and_dot() {
     assert_eq!(workbook["Name"], "clwb");
     assert_eq!(workbook["Tags"], "<none>");
     // --url may name the API with its /v2.
-    let with_v2 = format!("{}/v2", server.url);
+    let with_v2 = format!("{}/v2", server.base);
     let listed = server.json(&["workflow-list", "--url", &with_v2]);
     let mut names: Vec<&str> = listed
         .as_array()

@@ -5,66 +5,13 @@
 //! (the `mistral` executable of the venv made by
 //! `scripts/mistralclient/venv.sh`); without them the tests fail.
 
+mod serve_support;
+
 use serde_json::Value;
+use serve_support::{Serve, required_env, serve};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn required_env(name: &str, hint: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {hint}"))
-}
-
-/// `bora serve` on a free port over a temporary database; killed on drop.
-struct Serve {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    let bora = required_env(
-        "BORA_BIN",
-        "run scripts/test, or set it to $CARGO_TARGET_DIR/debug/bora after `cargo build -p bora-cli`",
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bora)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "2",
-            "--db",
-        ])
-        .arg(dir.path().join("bora.db"))
-        .spawn()
-        .expect("cannot start bora serve");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "bora serve did not come up on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Serve {
-        child,
-        url: format!("http://127.0.0.1:{port}/v2"),
-        _dir: dir,
-    }
-}
 
 /// Runs `mistral --os-mistral-url URL ARGS...` without any Keystone
 /// settings, and returns its stdout; panics with stderr when it fails.
@@ -81,7 +28,9 @@ fn mistral_command(server: &Serve, args: &[&str]) -> Command {
             command.env_remove(name);
         }
     }
-    command.args(["--os-mistral-url", &server.url]).args(args);
+    command
+        .args(["--os-mistral-url", &format!("{}/v2", server.base)])
+        .args(args);
     command
 }
 
