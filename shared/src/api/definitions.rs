@@ -325,16 +325,17 @@ async fn list_workflows(
         .iter()
         .map(|w| params.select(resources::workflow(w, WorkflowView::Read)))
         .collect();
-    let mut body = json!({ "workflows": items });
-    if let Some(next) = params.next_link(
-        &base_url(&headers),
-        "/v2/workflows",
-        rows.len(),
-        rows.last().map(|w| w.id.as_str()),
-    ) {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "workflows",
+            items,
+            &base_url(&headers),
+            "/v2/workflows",
+            rows.len(),
+            rows.last().map(|w| w.id.as_str()),
+        ),
+    ))
 }
 
 async fn get_workflow(
@@ -479,16 +480,17 @@ async fn list_workbooks(
         .iter()
         .map(|w| params.select(resources::workbook(w, true)))
         .collect();
-    let mut body = json!({ "workbooks": items });
-    if let Some(next) = params.next_link(
-        &base_url(&headers),
-        "/v2/workbooks",
-        rows.len(),
-        rows.last().map(|w| w.id.as_str()),
-    ) {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "workbooks",
+            items,
+            &base_url(&headers),
+            "/v2/workbooks",
+            rows.len(),
+            rows.last().map(|w| w.id.as_str()),
+        ),
+    ))
 }
 
 async fn get_workbook(
@@ -707,12 +709,17 @@ async fn list_actions(
         .map(String::from);
     let count = items.len();
     let items: Vec<Value> = items.into_iter().map(|i| params.select(i)).collect();
-    let mut body = json!({ "actions": items });
-    if let Some(next) = params.next_link(&base_url(&headers), "/v2/actions", count, last.as_deref())
-    {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "actions",
+            items,
+            &base_url(&headers),
+            "/v2/actions",
+            count,
+            last.as_deref(),
+        ),
+    ))
 }
 
 async fn get_action(

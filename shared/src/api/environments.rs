@@ -90,16 +90,17 @@ async fn list(
         .iter()
         .map(|e| params.select(resources::environment(e, EnvironmentView::Listed)))
         .collect();
-    let mut body = json!({ "environments": items });
-    if let Some(next) = params.next_link(
-        &base_url(&headers),
-        "/v2/environments",
-        rows.len(),
-        rows.last().map(|e| e.id.as_str()),
-    ) {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "environments",
+            items,
+            &base_url(&headers),
+            "/v2/environments",
+            rows.len(),
+            rows.last().map(|e| e.id.as_str()),
+        ),
+    ))
 }
 
 async fn get_one(State(state): State<ApiState>, Path(name): Path<String>) -> ApiResult<Response> {

@@ -261,16 +261,17 @@ async fn list_executions(
             Err(e) => return Err(e.into()),
         }
     }
-    let mut body = json!({ "executions": items });
-    if let Some(next) = params.next_link(
-        &base_url(&headers),
-        "/v2/executions",
-        ids.len(),
-        ids.last().map(String::as_str),
-    ) {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "executions",
+            items,
+            &base_url(&headers),
+            "/v2/executions",
+            ids.len(),
+            ids.last().map(String::as_str),
+        ),
+    ))
 }
 
 async fn update_execution(
@@ -573,16 +574,17 @@ async fn task_list(
             items.push(params.select(renderer.render(&t, false).await?));
         }
     }
-    let mut body = json!({ "tasks": items });
-    if let Some(next) = params.next_link(
-        &base_url(headers),
-        path,
-        ids.len(),
-        ids.last().map(String::as_str),
-    ) {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "tasks",
+            items,
+            &base_url(headers),
+            path,
+            ids.len(),
+            ids.last().map(String::as_str),
+        ),
+    ))
 }
 
 async fn list_tasks(
@@ -722,16 +724,17 @@ async fn action_list(
             items.push(params.select(render_action(state, &a, view).await?));
         }
     }
-    let mut body = json!({ "action_executions": items });
-    if let Some(next) = params.next_link(
-        &base_url(headers),
-        path,
-        ids.len(),
-        ids.last().map(String::as_str),
-    ) {
-        body["next"] = json!(next);
-    }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(json_response(
+        StatusCode::OK,
+        params.page(
+            "action_executions",
+            items,
+            &base_url(headers),
+            path,
+            ids.len(),
+            ids.last().map(String::as_str),
+        ),
+    ))
 }
 
 async fn list_action_executions(

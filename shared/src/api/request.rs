@@ -214,6 +214,25 @@ impl ListParams {
         }
     }
 
+    /// A list answer, `{key: items}`, with the `next` link when the page is
+    /// full (every list route of the API answers this way).
+    pub fn page(
+        &self,
+        key: &str,
+        items: Vec<Value>,
+        base: &str,
+        path: &str,
+        count: usize,
+        last_id: Option<&str>,
+    ) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert(key.to_string(), Value::Array(items));
+        if let Some(next) = self.next_link(base, path, count, last_id) {
+            body.insert("next".into(), Value::String(next));
+        }
+        Value::Object(body)
+    }
+
     /// The `next` link Mistral adds when a page is full:
     /// `{base}{path}?sort_keys=..&sort_dirs=..[&filters]&limit=N&marker=ID[&fields=..]`.
     pub fn next_link(
