@@ -5,6 +5,8 @@
 //! The binary is found through `BORA_BIN` (the test script sets it to
 //! `$CARGO_TARGET_DIR/debug/bora` after `cargo build -p bora-cli`).
 
+mod serve_support;
+
 use serde_json::{Value, json};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -123,12 +125,10 @@ async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_100_concurrent_posts_is_served_without_a_refused_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    // The server picks its own port: this test runs beside the one above.
+    let server = serve_support::serve();
+    let base = server.base.clone();
     let client = bora::http::client_builder().build().unwrap();
-    let mut server = start(&dir.path().join("bora.db"), port);
-    wait_up(&client, &base).await;
     let created = client
         .post(format!("{base}/v2/workflows"))
         .body("version: '2.0'\nnoop1:\n  tasks:\n    t1:\n      action: std.noop\n")
@@ -156,8 +156,7 @@ async fn a_burst_of_100_concurrent_posts_is_served_without_a_refused_connection(
     for post in posts {
         statuses.push(post.await.unwrap());
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let failed: Vec<_> = statuses.iter().filter(|s| *s != &Ok(201)).collect();
     assert!(
         failed.is_empty(),

@@ -34,37 +34,43 @@ impl Drop for Serve {
     }
 }
 
-/// Start it and wait until it accepts connections.
+/// Start it on a port the server picks itself (`127.0.0.1:0`) and read the
+/// address from the line it prints when it listens: two tests can never be
+/// handed the same port, as they could be by a probe-then-bind "free port".
 pub fn serve() -> Serve {
+    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bora_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "2",
-            "--db",
-        ])
+    let mut child = Command::new(bora_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2", "--db"])
         .arg(dir.path().join("bora.db"))
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("cannot start bora serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("bora serve exited before listening")
+            .expect("reading bora serve's stderr");
+        if let Some(rest) = line.split(" API on ").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    // Keep draining its log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let address = base.trim_start_matches("http://").to_string();
+    while std::net::TcpStream::connect(&address).is_err() {
         assert!(
             Instant::now() < deadline,
-            "bora serve did not come up on port {port}"
+            "bora serve did not come up at {base}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    Serve {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        dir,
-    }
+    Serve { child, base, dir }
 }
