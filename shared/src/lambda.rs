@@ -15,24 +15,19 @@
 //!   the last receive the message's count exceeds their limit: [`crate::handlers::give_up`] fails its
 //!   execution with the reason, the message is reported failed, and the
 //!   redrive policy moves it to the DLQ.
-//! - [`handle_api_request`]: create-execution's API Gateway (HTTP API, v2)
-//!   request: decode the JSON body, [`handlers::create_execution`], answer
-//!   201 with the execution. It takes the request's parts, so replacing it
-//!   with the REST router (`api::router`) is a one-line change in
-//!   `functions/create-execution`.
+//! - [`api_router`]: create-execution's API Gateway (HTTP API, v2)
+//!   requests, answered by the REST API v2 router on DynamoDB (the store
+//!   and [`DynamoDbCatalog`]), so every route works behind API Gateway.
 
 use crate::actions::ActionRegistry;
-use crate::handlers::{self, CreateExecution, Deps, HandlerError};
+use crate::api::{self, ApiSettings, ApiState};
+use crate::handlers::Deps;
 use crate::queue::sqs::{SqsQueue, SqsSettings};
 use crate::queue::{Message, QueueName};
 use crate::seal::KmsSealer;
-use crate::store::StoreError;
-use crate::store::dynamodb::{DynamoDbSettings, DynamoDbStore};
+use crate::store::dynamodb::{DynamoDbCatalog, DynamoDbSettings, DynamoDbStore};
 use crate::worker::{Disposition, process_message};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_http::Body;
-use lambda_http::http::{self, StatusCode, request::Parts};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Instrument, info_span, warn};
@@ -151,6 +146,8 @@ pub fn init_tracing() {
 pub struct AwsDeps {
     /// The handlers' dependencies (DynamoDB store, SQS queue, actions).
     pub deps: Arc<Deps>,
+    /// The DynamoDB adapter itself (the API's catalog shares its table).
+    pub store: DynamoDbStore,
     /// The SQS adapter itself (for visibility changes and deferrals).
     pub queue: SqsQueue,
     /// The envelope sealer for the executions' secrets.
@@ -182,15 +179,22 @@ impl AwsDeps {
         );
         let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.kms_key_id.clone());
         let mut deps = Deps::new(
-            Arc::new(store),
+            Arc::new(store.clone()),
             Arc::new(queue.clone()),
             Arc::new(ActionRegistry::standard()),
         );
+        // Registered sub-workflows and ad-hoc actions resolve through the
+        // catalog on the same table.
+        deps.resolver = Some(Arc::new(DynamoDbCatalog::new(
+            store.clone(),
+            api::DEFAULT_PROJECT_ID,
+        )));
         if let Some(lease) = config.action_lease {
             deps.settings.action_lease = lease;
         }
         AwsDeps {
             deps: Arc::new(deps),
+            store,
             queue,
             sealer,
             config,
@@ -312,144 +316,22 @@ impl AwsDeps {
     }
 }
 
-/// The body of `POST /v2/executions` this function accepts until the REST
-/// router lands: Mistral's fields, plus the workflow text (bora has no
-/// workflow store behind this function yet).
-#[derive(Debug, serde::Deserialize)]
-struct CreateExecutionBody {
-    /// The workflow to run (its name in the definition).
-    workflow_name: String,
-    /// The workflow definition (YAML), or `definition_key` of a stored one.
-    #[serde(default)]
-    definition: Option<String>,
-    #[serde(default)]
-    definition_key: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    description: String,
-    /// An object, or a JSON string of one (as Mistral's client sends it).
-    #[serde(default)]
-    input: Value,
-    #[serde(default)]
-    params: Value,
-    #[serde(default)]
-    project_id: Option<String>,
-}
-
-/// A JSON object given as an object or as a string holding one.
-fn object_or_string(value: Value, field: &str) -> Result<Value, HandlerError> {
-    match value {
-        Value::Null => Ok(json!({})),
-        Value::String(text) if text.trim().is_empty() => Ok(json!({})),
-        Value::String(text) => serde_json::from_str(&text)
-            .map_err(|e| HandlerError::Invalid(format!("{field} is not valid JSON: {e}"))),
-        other => Ok(other),
-    }
-}
-
-fn response(status: StatusCode, body: Value) -> http::Response<Body> {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .unwrap_or_else(|_| http::Response::new(Body::Empty))
-}
-
-fn fault(status: StatusCode, message: impl std::fmt::Display) -> http::Response<Body> {
-    response(status, json!({ "faultstring": message.to_string() }))
-}
-
-fn handler_status(error: &HandlerError) -> StatusCode {
-    match error {
-        HandlerError::Invalid(_) | HandlerError::Definition(_) => StatusCode::BAD_REQUEST,
-        HandlerError::NotFound(_) | HandlerError::Store(StoreError::NotFound(_)) => {
-            StatusCode::NOT_FOUND
-        }
-        HandlerError::Store(StoreError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-        HandlerError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// create-execution: `POST /v2/executions` → 201 with the execution, or a
-/// Mistral-style `{"faultstring": ...}` error.
-pub async fn handle_api_request(deps: &Deps, parts: Parts, body: Body) -> http::Response<Body> {
-    if parts.method != http::Method::POST
-        || parts.uri.path().trim_end_matches('/') != "/v2/executions"
-    {
-        return fault(
-            StatusCode::NOT_FOUND,
-            format!("no route for {} {}", parts.method, parts.uri.path()),
-        );
-    }
-    let bytes: &[u8] = match &body {
-        Body::Empty => b"",
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => b"",
+/// create-execution's service: the whole REST API v2 (the same router as
+/// `bora serve`) on DynamoDB, for `lambda_http::run`. Work that `bora
+/// serve` leaves running after an answer runs before it here, since Lambda
+/// freezes an instance once it answered.
+pub fn api_router(aws: &AwsDeps) -> axum::Router {
+    let settings = ApiSettings {
+        home_auth_url: aws.config.home_cloud_url.clone(),
+        background_work: false,
+        ..ApiSettings::default()
     };
-    let request: CreateExecutionBody = match serde_json::from_slice(bytes) {
-        Ok(request) => request,
-        Err(e) => return fault(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")),
-    };
-    match create_from_body(deps, request).await {
-        Ok(execution) => response(
-            StatusCode::CREATED,
-            json!({
-                "id": execution.id,
-                "workflow_name": execution.workflow_name,
-                "workflow_namespace": execution.workflow_namespace,
-                "description": execution.description,
-                "state": execution.state.as_str(),
-                "state_info": execution.state_info,
-                "input": execution.input.to_string(),
-                "params": execution.params.to_string(),
-                "created_at": crate::time::format(execution.created_at),
-                "updated_at": crate::time::format(execution.updated_at),
-            }),
-        ),
-        Err(e) => fault(handler_status(&e), e),
-    }
-}
-
-async fn create_from_body(
-    deps: &Deps,
-    request: CreateExecutionBody,
-) -> Result<crate::store::ExecutionRecord, HandlerError> {
-    let definition_key = match (request.definition, request.definition_key) {
-        (Some(text), _) => {
-            let doc = crate::workflow::parse_document(&text)
-                .map_err(|e| HandlerError::Invalid(e.to_string()))?;
-            crate::workflow::check_references(
-                &doc,
-                &|action| deps.actions.get(action).is_some(),
-                &|_| false,
-            )
-            .map_err(|e| HandlerError::Invalid(e.to_string()))?;
-            deps.specs.put(deps.store.as_ref(), &text).await?.0
-        }
-        (None, Some(key)) => key,
-        (None, None) => {
-            return Err(HandlerError::Invalid(
-                "the body needs 'definition' (the workflow YAML) or 'definition_key'".into(),
-            ));
-        }
-    };
-    handlers::create_execution(
-        deps,
-        CreateExecution {
-            id: request.id,
-            definition_key,
-            workflow_name: request.workflow_name,
-            description: request.description,
-            input: object_or_string(request.input, "input")?,
-            params: object_or_string(request.params, "params")?,
-            project_id: request.project_id.unwrap_or_else(|| "default".into()),
-            ..CreateExecution::default()
-        },
-    )
-    .await
+    let catalog = DynamoDbCatalog::new(aws.store.clone(), settings.project_id.clone());
+    api::router(ApiState {
+        deps: aws.deps.clone(),
+        catalog: Arc::new(catalog),
+        settings: Arc::new(settings),
+    })
 }
 
 #[cfg(test)]
@@ -502,19 +384,5 @@ mod tests {
             error.to_string().contains("BORA_MAX_RECEIVE_COUNT"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn input_may_be_an_object_or_a_json_string_of_one() {
-        assert_eq!(
-            object_or_string(json!("{\"a\": 1}"), "input").unwrap(),
-            json!({"a": 1})
-        );
-        assert_eq!(
-            object_or_string(json!({"a": 1}), "input").unwrap(),
-            json!({"a": 1})
-        );
-        assert_eq!(object_or_string(Value::Null, "input").unwrap(), json!({}));
-        assert!(object_or_string(json!("{nope"), "input").is_err());
     }
 }

@@ -364,16 +364,8 @@ fn now_ms() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_envelope_seals_per_execution_and_refuses_another_execution() {
     let sdk = common::aws::sdk_config().await;
-    let kms = aws_sdk_kms::Client::new(&sdk);
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let sealer = KmsSealer::new(kms, key);
+    let key = common::aws::kms_key(&sdk).await;
+    let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), key);
     // GIVEN a token sealed with execution e1's data key.
     let e1 = sealer.for_execution("e1").await.unwrap();
     let envelope = e1.seal_envelope(b"gAAAA-token", b"e1").unwrap();

@@ -17,7 +17,7 @@ use bora::actions::{
 };
 use bora::engine::states::ExecutionState;
 use bora::handlers::Deps;
-use bora::lambda::{AwsDeps, LambdaConfig, handle_api_request, handle_sqs_event};
+use bora::lambda::{AwsDeps, api_router, handle_sqs_event};
 use bora::queue::{Delivery, Message, Queue, QueueError, QueueName};
 use bora::seal::KmsSealer;
 use bora::workflow::InputParam;
@@ -27,22 +27,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tower::ServiceExt;
 
 /// A function's view of one test's backend.
 struct Functions {
     backend: AwsBackend,
     aws: AwsDeps,
-}
-
-async fn kms_key(sdk: &aws_config::SdkConfig) -> String {
-    aws_sdk_kms::Client::new(sdk)
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id
 }
 
 impl Functions {
@@ -62,17 +52,8 @@ impl Functions {
     ) -> Functions {
         bora::lambda::init_tracing();
         let backend = AwsBackend::create(registry, max_receive_count).await;
-        let key = kms_key(&backend.sdk).await;
-        let config = LambdaConfig::from_lookup(|name| match name {
-            "BORA_TABLE" => Some(backend.store.table().to_string()),
-            "BORA_RUN_TASK_QUEUE_URL" => Some(backend.queues.run_task_url.clone()),
-            "BORA_COMPLETE_TASK_QUEUE_URL" => Some(backend.queues.complete_task_url.clone()),
-            "BORA_KMS_KEY_ID" => Some(key.clone()),
-            "BORA_MAX_RECEIVE_COUNT" => Some(max_receive_count.to_string()),
-            "AWS_ENDPOINT_URL" => Some(common::aws::endpoint()),
-            _ => None,
-        })
-        .unwrap();
+        let key = common::aws::kms_key(&backend.sdk).await;
+        let config = backend.lambda_config(&key, max_receive_count);
         let mut deps = Deps::new(
             backend.deps.store.clone(),
             backend.deps.queue.clone(),
@@ -81,6 +62,7 @@ impl Functions {
         tune(&mut deps);
         let aws = AwsDeps {
             deps: Arc::new(deps),
+            store: backend.store.clone(),
             queue: backend.queue.clone(),
             sealer: KmsSealer::new(aws_sdk_kms::Client::new(&backend.sdk), key),
             config,
@@ -95,46 +77,90 @@ impl Functions {
         }
     }
 
-    /// POST /v2/executions through create-execution, as API Gateway (HTTP
-    /// API, payload 2.0) delivers it.
-    async fn create(&self, body: Value) -> (u16, Value) {
+    /// Any REST request through create-execution, as API Gateway (HTTP
+    /// API, payload 2.0) delivers it: the event JSON, parsed by lambda_http,
+    /// answered by the function's router.
+    async fn request(
+        &self,
+        method: &str,
+        target: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let route = format!("{method} {path}");
         let event = json!({
             "version": "2.0",
-            "routeKey": "POST /v2/executions",
-            "rawPath": "/v2/executions",
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json", "host": "api.example.com"},
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": {
+                "content-type": content_type,
+                "host": "api.example.com",
+                "x-forwarded-proto": "https"
+            },
             "requestContext": {
                 "accountId": "123456789012",
                 "apiId": "api",
                 "domainName": "api.example.com",
                 "domainPrefix": "api",
                 "http": {
-                    "method": "POST",
-                    "path": "/v2/executions",
+                    "method": method,
+                    "path": path,
                     "protocol": "HTTP/1.1",
                     "sourceIp": "192.0.2.1",
                     "userAgent": "test"
                 },
                 "requestId": "req-1",
-                "routeKey": "POST /v2/executions",
+                "routeKey": route,
                 "stage": "$default",
                 "time": "22/Nov/2026:17:00:00 +0000",
                 "timeEpoch": 1795453200000i64
             },
-            "body": body.to_string(),
+            "body": body,
             "isBase64Encoded": false
         });
         let request: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
         let request: lambda_http::Request = request.into();
-        let (parts, body) = request.into_parts();
-        let response = handle_api_request(&self.aws.deps, parts, body).await;
+        let response = api_router(&self.aws).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
-        let body = match response.body() {
-            lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
-            other => panic!("unexpected body {other:?}"),
-        };
-        (status, body)
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// POST /v2/executions through create-execution.
+    async fn create(&self, body: Value) -> (u16, Value) {
+        self.request(
+            "POST",
+            "/v2/executions",
+            "application/json",
+            &body.to_string(),
+        )
+        .await
+    }
+
+    /// POST /v2/environments through create-execution.
+    async fn create_environment(&self, body: Value) -> (u16, Value) {
+        self.request(
+            "POST",
+            "/v2/environments",
+            "application/json",
+            &body.to_string(),
+        )
+        .await
+    }
+
+    /// Register workflows (POST /v2/workflows) through create-execution.
+    async fn register(&self, definition: &str) {
+        let (status, body) = self
+            .request("POST", "/v2/workflows", "text/plain", definition)
+            .await;
+        assert_eq!(status, 201, "{body}");
     }
 
     /// Receive up to 10 messages as Lambda's poller would, with a
@@ -312,10 +338,10 @@ async fn a_workflow_runs_to_success_through_create_execution_run_task_and_comple
     let runs = Arc::new(AtomicUsize::new(0));
     let f = Functions::start_with(6, common::registry(runs.clone()), |_| {}).await;
     // WHEN the API creates an execution.
+    f.register(CHAIN).await;
     let (status, created) = f
         .create(json!({
             "workflow_name": "wf",
-            "definition": CHAIN,
             "input": "{\"name\": \"bora\"}",
         }))
         .await;
@@ -338,23 +364,215 @@ async fn a_workflow_runs_to_success_through_create_execution_run_task_and_comple
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_mistral_faults_and_store_nothing() {
     let f = Functions::start(6).await;
-    let (status, body) = f
-        .create(json!({"workflow_name": "nope", "definition": CHAIN}))
-        .await;
+    // An unknown workflow: 404 naming it.
+    let (status, body) = f.create(json!({"workflow_name": "nope"})).await;
     assert_eq!(status, 404, "{body}");
     assert!(body["faultstring"].as_str().unwrap().contains("nope"));
-    let (status, body) = f.create(json!({"workflow_name": "wf"})).await;
+    // Malformed YAML: 400 with its position; nothing registered.
+    let (status, body) = f
+        .request(
+            "POST",
+            "/v2/workflows",
+            "text/plain",
+            "version: '2.0'\nwf: [",
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["faultstring"].as_str().unwrap().contains("definition"));
+    let (_, listed) = f.request("GET", "/v2/workflows", "", "").await;
+    assert_eq!(listed["workflows"], json!([]), "{listed}");
+    // Input that is not JSON: 400 naming the field.
+    f.register(CHAIN).await;
+    let (status, body) = f
+        .create(json!({"workflow_name": "wf", "input": "{nope"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["faultstring"].as_str().unwrap().contains("input"),
+        "{body}"
+    );
     assert_eq!(f.backend.count_executions().await, 0);
+}
+
+/// `field` of each entry of the list `key` of an API answer.
+fn field_of_each<'a>(answer: &'a Value, key: &str, field: &str) -> Vec<&'a str> {
+    answer[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list '{key}' in {answer}"))
+        .iter()
+        .map(|entry| entry[field].as_str().unwrap_or_default())
+        .collect()
+}
+
+const ENV_WORKFLOW: &str = r#"
+version: '2.0'
+greet:
+  tasks:
+    one:
+      action: std.echo output=<% env().greeting %>
+      publish:
+        said: <% task().result %>
+      on-success: two
+    two:
+      action: std.noop
+  output:
+    said: <% $.said %>
+"#;
+
+const WORKBOOK: &str = r#"
+version: '2.0'
+name: book
+workflows:
+  inner:
+    tasks:
+      only:
+        action: std.noop
+actions:
+  shout:
+    base: std.echo
+    base-input:
+      output: <% $.text + '!' %>
+    input:
+      - text
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rest_route_works_behind_api_gateway_on_dynamodb() {
+    let f = Functions::start(6).await;
+    // Registered workflows, read back by name and listed.
+    f.register(ENV_WORKFLOW).await;
+    let (status, body) = f
+        .request("POST", "/v2/workflows", "text/plain", ENV_WORKFLOW)
+        .await;
+    assert_eq!(status, 409, "a second registration of a name: {body}");
+    let (status, wf) = f.request("GET", "/v2/workflows/greet", "", "").await;
+    assert_eq!(status, 200, "{wf}");
+    assert_eq!(wf["name"], "greet");
+    // A workbook with a workflow and an ad-hoc action; then replaced.
+    let (status, body) = f
+        .request("POST", "/v2/workbooks", "text/plain", WORKBOOK)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = f
+        .request("PUT", "/v2/workbooks", "text/plain", WORKBOOK)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = f
+        .request("GET", "/v2/workflows?sort_keys=name", "", "")
+        .await;
+    assert_eq!(
+        field_of_each(&listed, "workflows", "name"),
+        ["book.inner", "greet"],
+        "{listed}"
+    );
+    let (status, action) = f.request("GET", "/v2/actions/book.shout", "", "").await;
+    assert_eq!(status, 200, "{action}");
+    // A page of one, with a next link as the client addressed us.
+    let (_, page) = f
+        .request("GET", "/v2/workflows?limit=1&sort_keys=name", "", "")
+        .await;
+    assert_eq!(page["workflows"].as_array().unwrap().len(), 1, "{page}");
+    let next = page["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("https://api.example.com/v2/workflows?"),
+        "{next}"
+    );
+    // An environment the execution reads.
+    let (status, body) = f
+        .create_environment(json!({"name": "prod", "variables": {"greeting": "hi"}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, created) = f
+        .create(json!({"workflow_name": "greet", "params": {"env": "prod"}}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let execution = f.pump_until_done(&id, 30).await;
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(execution.output, json!({"said": "hi"}));
+    // The execution, its tasks and its action executions, through the API.
+    let (_, got) = f
+        .request("GET", &format!("/v2/executions/{id}"), "", "")
+        .await;
+    assert_eq!(got["state"], "SUCCESS", "{got}");
+    let (_, listed) = f
+        .request("GET", "/v2/executions?state=SUCCESS", "", "")
+        .await;
+    assert_eq!(
+        field_of_each(&listed, "executions", "id"),
+        [id.as_str()],
+        "{listed}"
+    );
+    let (_, running) = f
+        .request("GET", "/v2/executions?state=RUNNING", "", "")
+        .await;
+    assert_eq!(running["executions"], json!([]), "{running}");
+    let (_, tasks) = f
+        .request("GET", &format!("/v2/executions/{id}/tasks"), "", "")
+        .await;
+    assert_eq!(field_of_each(&tasks, "tasks", "name"), ["one", "two"]);
+    let first_task = field_of_each(&tasks, "tasks", "id")[0].to_string();
+    let (_, actions) = f
+        .request(
+            "GET",
+            &format!("/v2/action_executions?task_execution_id={first_task}"),
+            "",
+            "",
+        )
+        .await;
+    let actions = actions["action_executions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["name"], "std.echo");
+    // An action run on its own with save_result ends before the answer
+    // (a Lambda instance is frozen after it answers), and is listed.
+    let (status, ran) = f
+        .request(
+            "POST",
+            "/v2/action_executions",
+            "application/json",
+            &json!({"name": "std.echo", "input": {"output": 7}, "params": {"save_result": true}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{ran}");
+    assert_eq!(ran["state"], "SUCCESS", "{ran}");
+    let (_, all_actions) = f.request("GET", "/v2/action_executions", "", "").await;
+    assert_eq!(
+        all_actions["action_executions"].as_array().unwrap().len(),
+        3,
+        "two from the workflow, one on its own: {all_actions}"
+    );
+    // Deleting the execution removes it and its tasks.
+    let (status, body) = f
+        .request("DELETE", &format!("/v2/executions/{id}"), "", "")
+        .await;
+    assert!(status == 204 || status == 200, "{status} {body}");
+    let (status, _) = f
+        .request("GET", &format!("/v2/executions/{id}"), "", "")
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = f
+        .request("GET", &format!("/v2/tasks/{first_task}"), "", "")
+        .await;
+    assert_eq!(status, 404);
+    // Deleting the workbook removes its workflow and action.
+    let (status, _) = f.request("DELETE", "/v2/workbooks/book", "", "").await;
+    assert!(status == 204 || status == 200);
+    let (status, _) = f.request("GET", "/v2/workflows/book.inner", "", "").await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_message_delivered_twice_and_a_late_action_done_change_nothing() {
     let runs = Arc::new(AtomicUsize::new(0));
     let f = Functions::start_with(6, common::registry(runs.clone()), |_| {}).await;
+    f.register(CHAIN).await;
     let (_, created) = f
-        .create(json!({"workflow_name": "wf", "definition": CHAIN, "input": {"name": "x"}}))
+        .create(json!({"workflow_name": "wf", "input": {"name": "x"}}))
         .await;
     let id = created["id"].as_str().unwrap().to_string();
     // GIVEN every event is handled twice before its messages are deleted
@@ -452,12 +670,10 @@ async fn a_run_task_that_dies_after_running_its_action_is_redelivered_and_the_ex
         deps.settings.action_lease = Duration::from_secs(2);
     })
     .await;
+    f.register(&CHAIN.replace("test.count", "test.hang_once"))
+        .await;
     let (_, created) = f
-        .create(json!({
-            "workflow_name": "wf",
-            "definition": CHAIN.replace("test.count", "test.hang_once"),
-            "input": {"name": "y"}
-        }))
+        .create(json!({"workflow_name": "wf", "input": {"name": "y"}}))
         .await;
     let id = created["id"].as_str().unwrap().to_string();
     // GIVEN complete-task started the first task.
@@ -569,8 +785,9 @@ async fn a_poison_message_lands_in_the_dlq_and_its_execution_ends_in_error_with_
     // GIVEN queues that dead-letter after 3 receives, and a complete-task
     // that can never handle its messages.
     let f = Functions::start(3).await;
+    f.register(CHAIN).await;
     let (_, created) = f
-        .create(json!({"workflow_name": "wf", "definition": CHAIN, "input": {"name": "z"}}))
+        .create(json!({"workflow_name": "wf", "input": {"name": "z"}}))
         .await;
     let id = created["id"].as_str().unwrap().to_string();
     let broken = AwsDeps {
@@ -579,6 +796,7 @@ async fn a_poison_message_lands_in_the_dlq_and_its_execution_ends_in_error_with_
             Arc::new(CannotSend(f.aws.deps.queue.clone())),
             f.aws.deps.actions.clone(),
         )),
+        store: f.aws.store.clone(),
         queue: f.aws.queue.clone(),
         sealer: f.aws.sealer.clone(),
         config: f.aws.config.clone(),
@@ -647,9 +865,8 @@ wf:
 async fn two_complete_tasks_racing_on_a_join_start_the_joined_task_exactly_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let f = Functions::start_with(6, common::registry(runs.clone()), |_| {}).await;
-    let (_, created) = f
-        .create(json!({"workflow_name": "wf", "definition": JOIN}))
-        .await;
+    f.register(JOIN).await;
+    let (_, created) = f.create(json!({"workflow_name": "wf"})).await;
     let id = created["id"].as_str().unwrap().to_string();
     // GIVEN both branches ran, and their two ActionDone messages are in hand.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -936,11 +936,13 @@ async fn run_action(State(state): State<ApiState>, body: Body) -> ApiResult<Resp
         .store
         .commit(vec![Write::InsertAction(record.clone())])
         .await?;
+    let mut record = record;
     if !is_async {
-        // Run it in the background; its result is stored when it ends.
+        // Its result is stored when it ends: in the background where the
+        // process outlives the answer, else before answering.
         let deps = state.deps.clone();
         let id = record.id.clone();
-        tokio::spawn(async move {
+        let run = async move {
             let context = ActionContext {
                 action_execution_id: id.clone(),
                 ..ActionContext::default()
@@ -954,7 +956,13 @@ async fn run_action(State(state): State<ApiState>, body: Body) -> ApiResult<Resp
             if let Err(e) = control::complete_action(&deps, &id, to, output).await {
                 tracing::warn!(action_execution_id = %id, error = %e, "could not store the result of an action run on its own");
             }
-        });
+        };
+        if state.settings.background_work {
+            tokio::spawn(run);
+        } else {
+            run.await;
+            record = state.deps.store.get_action(&record.id).await?;
+        }
     }
     Ok(json_response(
         StatusCode::CREATED,

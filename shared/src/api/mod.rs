@@ -35,6 +35,9 @@ use tokio::sync::watch;
 
 pub use error::{ApiError, ApiResult};
 
+/// The project every entry belongs to while there is no authentication.
+pub const DEFAULT_PROJECT_ID: &str = "<default-project>";
+
 /// Limits of the API.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
@@ -48,6 +51,11 @@ pub struct ApiSettings {
     /// The deployment's home cloud (`BORA_HOME_AUTH_URL`): legacy-mode
     /// executions act on it with the caller's `X-Auth-Token`.
     pub home_auth_url: Option<String>,
+    /// May a request leave work running after its answer? True for `bora
+    /// serve`. False behind API Gateway: a Lambda instance is frozen once
+    /// it answered, so an action run on its own with `save_result` runs
+    /// before the answer instead (and the answer shows its end state).
+    pub background_work: bool,
 }
 
 impl Default for ApiSettings {
@@ -55,10 +63,11 @@ impl Default for ApiSettings {
         ApiSettings {
             max_definition_bytes: crate::workflow::MAX_DEFINITION_BYTES,
             max_json_bytes: 512 * 1024,
-            project_id: "<default-project>".into(),
+            project_id: DEFAULT_PROJECT_ID.into(),
             home_auth_url: std::env::var("BORA_HOME_AUTH_URL")
                 .ok()
                 .filter(|u| !u.is_empty()),
+            background_work: true,
         }
     }
 }
@@ -108,13 +117,16 @@ pub async fn serve(
     result
 }
 
-/// `http://host` as the client addressed us, for links.
+/// `http://host` as the client addressed us, for links; `https` when a
+/// proxy in front (API Gateway, a load balancer) says the client used it.
 pub(crate) fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let host = header(header::HOST.as_str()).unwrap_or("localhost");
+    let scheme = match header("x-forwarded-proto") {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 /// A JSON answer as Mistral's JSON endpoints send it.

@@ -8,13 +8,11 @@
 //! `sqlite.rs`.
 
 use super::catalog::{
-    AdHocAction, Catalog, CatalogError, Environment, ListQuery, SortDir, Workbook,
-    WorkflowDefinition,
+    AdHocAction, Catalog, CatalogError, Entry, Environment, ListQuery, SortDir, Workbook,
+    WorkflowDefinition, unknown_field,
 };
 use super::sqlite::SqliteStore;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// The catalog tables, created by `SqliteDb::open`.
 pub(crate) const CATALOG_SCHEMA: &str = r#"
@@ -50,99 +48,6 @@ fn backend(e: impl std::fmt::Display) -> CatalogError {
     CatalogError::Backend(e.to_string())
 }
 
-/// The columns every catalog row has, taken from its record.
-struct Row<'a> {
-    id: &'a str,
-    name: &'a str,
-    namespace: &'a str,
-    scope: &'a str,
-    project_id: &'a str,
-    workbook: Option<&'a str>,
-    created_at: i64,
-    updated_at: Option<i64>,
-}
-
-trait Entry: Serialize + DeserializeOwned {
-    const TABLE: &'static str;
-    /// Mistral's name of the entity, for error messages.
-    const KIND: &'static str;
-    /// Mistral's unique key, for the duplicate message.
-    const UNIQUE: &'static str;
-    fn row(&self) -> Row<'_>;
-}
-
-impl Entry for WorkflowDefinition {
-    const TABLE: &'static str = "catalog_workflows";
-    const KIND: &'static str = "WorkflowDefinition";
-    const UNIQUE: &'static str = "['name', 'namespace', 'project_id']";
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: &self.id,
-            name: &self.name,
-            namespace: &self.namespace,
-            scope: &self.scope,
-            project_id: &self.project_id,
-            workbook: self.workbook.as_deref(),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
-impl Entry for Workbook {
-    const TABLE: &'static str = "catalog_workbooks";
-    const KIND: &'static str = "Workbook";
-    const UNIQUE: &'static str = "['name', 'namespace', 'project_id']";
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: &self.id,
-            name: &self.name,
-            namespace: &self.namespace,
-            scope: &self.scope,
-            project_id: &self.project_id,
-            workbook: None,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
-impl Entry for AdHocAction {
-    const TABLE: &'static str = "catalog_actions";
-    const KIND: &'static str = "ActionDefinition";
-    const UNIQUE: &'static str = "['name', 'namespace', 'project_id']";
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: &self.id,
-            name: &self.name,
-            namespace: &self.namespace,
-            scope: &self.scope,
-            project_id: &self.project_id,
-            workbook: self.workbook.as_deref(),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
-impl Entry for Environment {
-    const TABLE: &'static str = "catalog_environments";
-    const KIND: &'static str = "Environment";
-    const UNIQUE: &'static str = "['name', 'project_id']";
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: &self.id,
-            name: &self.name,
-            namespace: "",
-            scope: &self.scope,
-            project_id: &self.project_id,
-            workbook: None,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
 fn insert<E: Entry>(tx: &Connection, entry: &E) -> Result<(), CatalogError> {
     let r = entry.row();
     let body = serde_json::to_string(entry).map_err(backend)?;
@@ -167,18 +72,7 @@ fn insert<E: Entry>(tx: &Connection, entry: &E) -> Result<(), CatalogError> {
         )
         .map_err(backend)?;
     if n == 0 {
-        // Mistral prints the unique key's values, the namespace and None
-        // for the project (auth off): `b_wf1, , None`.
-        let values = if E::TABLE == "catalog_environments" {
-            format!("{}, None", r.name)
-        } else {
-            format!("{}, {}, None", r.name, r.namespace)
-        };
-        return Err(CatalogError::Duplicate(format!(
-            "Duplicate entry for {} {}: {values}",
-            E::KIND,
-            E::UNIQUE
-        )));
+        return Err(entry.duplicate());
     }
     Ok(())
 }
@@ -206,11 +100,7 @@ fn update<E: Entry>(tx: &Connection, entry: &E) -> Result<(), CatalogError> {
         )
         .map_err(backend)?;
     if n == 0 {
-        return Err(CatalogError::NotFound(format!(
-            "{} not found [id={}]",
-            E::KIND,
-            r.id
-        )));
+        return Err(E::missing_id(r.id));
     }
     Ok(())
 }
@@ -307,13 +197,7 @@ impl Table {
             .iter()
             .find(|(f, _)| *f == field)
             .map(|(_, c)| *c)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.columns.iter().map(|(f, _)| *f).collect();
-                CatalogError::Invalid(format!(
-                    "{what}: unknown field '{field}'; known fields: {}",
-                    known.join(", ")
-                ))
-            })
+            .ok_or_else(|| unknown_field(what, field, self.columns.iter().map(|(f, _)| *f)))
     }
 
     /// The `SELECT {select} FROM ... WHERE ... ORDER BY ... LIMIT ...` of a
@@ -421,12 +305,6 @@ fn transaction<T>(
     Ok(value)
 }
 
-fn not_found_workflow(identifier: &str, namespace: &str) -> CatalogError {
-    CatalogError::NotFound(format!(
-        "Workflow not found [workflow_identifier={identifier}, namespace={namespace}]"
-    ))
-}
-
 /// Ids of the executions under `id` (itself included): sub-workflows are
 /// found through the task executions that started them.
 fn execution_tree(conn: &Connection, id: &str) -> Result<Vec<String>, CatalogError> {
@@ -465,7 +343,7 @@ impl Catalog for SqliteStore {
         namespace: &str,
     ) -> Result<WorkflowDefinition, CatalogError> {
         find(&self.db().lock(), identifier, namespace)?
-            .ok_or_else(|| not_found_workflow(identifier, namespace))
+            .ok_or_else(|| WorkflowDefinition::not_found(identifier, namespace))
     }
 
     async fn list_workflows(
@@ -478,7 +356,7 @@ impl Catalog for SqliteStore {
     async fn delete_workflow(&self, identifier: &str, namespace: &str) -> Result<(), CatalogError> {
         transaction(self, |tx| {
             let w: WorkflowDefinition = find(tx, identifier, namespace)?
-                .ok_or_else(|| not_found_workflow(identifier, namespace))?;
+                .ok_or_else(|| WorkflowDefinition::not_found(identifier, namespace))?;
             delete_by_id(tx, WorkflowDefinition::TABLE, &w.id)
         })
     }
@@ -509,11 +387,8 @@ impl Catalog for SqliteStore {
     }
 
     async fn get_workbook(&self, name: &str, namespace: &str) -> Result<Workbook, CatalogError> {
-        find(&self.db().lock(), name, namespace)?.ok_or_else(|| {
-            CatalogError::NotFound(format!(
-                "Workbook not found [name={name}, namespace={namespace}]"
-            ))
-        })
+        find(&self.db().lock(), name, namespace)?
+            .ok_or_else(|| Workbook::not_found(name, namespace))
     }
 
     async fn list_workbooks(&self, query: &ListQuery) -> Result<Vec<Workbook>, CatalogError> {
@@ -522,11 +397,8 @@ impl Catalog for SqliteStore {
 
     async fn delete_workbook(&self, name: &str, namespace: &str) -> Result<(), CatalogError> {
         transaction(self, |tx| {
-            let wb: Workbook = find(tx, name, namespace)?.ok_or_else(|| {
-                CatalogError::NotFound(format!(
-                    "Workbook not found [name={name}, namespace={namespace}]"
-                ))
-            })?;
+            let wb: Workbook =
+                find(tx, name, namespace)?.ok_or_else(|| Workbook::not_found(name, namespace))?;
             for table in [WorkflowDefinition::TABLE, AdHocAction::TABLE] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE workbook = ?1 AND namespace = ?2"),
@@ -551,11 +423,8 @@ impl Catalog for SqliteStore {
         identifier: &str,
         namespace: &str,
     ) -> Result<AdHocAction, CatalogError> {
-        find(&self.db().lock(), identifier, namespace)?.ok_or_else(|| {
-            CatalogError::NotFound(format!(
-                "Action not found [name={identifier}, namespace={namespace}]"
-            ))
-        })
+        find(&self.db().lock(), identifier, namespace)?
+            .ok_or_else(|| AdHocAction::not_found(identifier, namespace))
     }
 
     async fn list_actions(&self, query: &ListQuery) -> Result<Vec<AdHocAction>, CatalogError> {
@@ -564,11 +433,8 @@ impl Catalog for SqliteStore {
 
     async fn delete_action(&self, identifier: &str, namespace: &str) -> Result<(), CatalogError> {
         transaction(self, |tx| {
-            let a: AdHocAction = find(tx, identifier, namespace)?.ok_or_else(|| {
-                CatalogError::NotFound(format!(
-                    "Action not found [name={identifier}, namespace={namespace}]"
-                ))
-            })?;
+            let a: AdHocAction = find(tx, identifier, namespace)?
+                .ok_or_else(|| AdHocAction::not_found(identifier, namespace))?;
             delete_by_id(tx, AdHocAction::TABLE, &a.id)
         })
     }
@@ -582,8 +448,7 @@ impl Catalog for SqliteStore {
     }
 
     async fn get_environment(&self, name: &str) -> Result<Environment, CatalogError> {
-        find(&self.db().lock(), name, "")?
-            .ok_or_else(|| CatalogError::NotFound(format!("Environment not found [name={name}]")))
+        find(&self.db().lock(), name, "")?.ok_or_else(|| Environment::not_found(name, ""))
     }
 
     async fn list_environments(&self, query: &ListQuery) -> Result<Vec<Environment>, CatalogError> {
@@ -592,9 +457,8 @@ impl Catalog for SqliteStore {
 
     async fn delete_environment(&self, name: &str) -> Result<(), CatalogError> {
         transaction(self, |tx| {
-            let e: Environment = find(tx, name, "")?.ok_or_else(|| {
-                CatalogError::NotFound(format!("Environment not found [name={name}]"))
-            })?;
+            let e: Environment =
+                find(tx, name, "")?.ok_or_else(|| Environment::not_found(name, ""))?;
             delete_by_id(tx, Environment::TABLE, &e.id)
         })
     }

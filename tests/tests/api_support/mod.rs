@@ -1,6 +1,15 @@
-//! An in-process bora API on 127.0.0.1:0 over a temporary SQLite file, and
-//! small request helpers.
+//! An in-process bora API on 127.0.0.1:0, and small request helpers.
+//!
+//! The backend is the one `BORA_TEST_BACKEND` names, as for the engine
+//! suite: `sqlite` (default) serves `bora serve`'s router over a temporary
+//! SQLite file; `aws` serves create-execution's router
+//! (`bora::lambda::api_router`: DynamoDB store and catalog, SQS, KMS) on the
+//! AWS emulator, with workers playing run-task and complete-task. The same
+//! API tests thus run on both.
 #![allow(dead_code)]
+
+#[path = "../common/aws.rs"]
+mod aws;
 
 use bora::embedded::Embedded;
 use bora::worker::WorkerSettings;
@@ -10,8 +19,8 @@ use std::time::Duration;
 pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
-    pub embedded: std::sync::Arc<Embedded>,
-    _dir: tempfile::TempDir,
+    /// What the server runs on, kept alive as long as the server.
+    _backend: Box<dyn std::any::Any + Send + Sync>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -23,31 +32,69 @@ impl Drop for Server {
     }
 }
 
+fn worker_settings() -> WorkerSettings {
+    WorkerSettings {
+        workers: 2,
+        ..WorkerSettings::default()
+    }
+}
+
 pub async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let embedded = std::sync::Arc::new(Embedded::open(dir.path().join("bora.db"), None).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = embedded.clone();
-    tokio::spawn(async move {
-        let settings = WorkerSettings {
-            workers: 2,
-            ..WorkerSettings::default()
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let backend: Box<dyn std::any::Any + Send + Sync> =
+        match std::env::var("BORA_TEST_BACKEND").as_deref() {
+            Ok("aws") => Box::new(serve_on_aws(listener, stopped).await),
+            _ => Box::new(serve_on_sqlite(listener, stopped)),
         };
-        bora::api::serve(listener, &served, settings, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
     Server {
         base: format!("http://{addr}"),
         client: bora::http::client_builder().build().unwrap(),
-        embedded,
-        _dir: dir,
+        _backend: backend,
         stop: Some(stop),
     }
+}
+
+fn serve_on_sqlite(
+    listener: tokio::net::TcpListener,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = std::sync::Arc::new(Embedded::open(dir.path().join("bora.db"), None).unwrap());
+    tokio::spawn(async move {
+        bora::api::serve(listener, &embedded, worker_settings(), stopped)
+            .await
+            .unwrap();
+    });
+    dir
+}
+
+async fn serve_on_aws(
+    listener: tokio::net::TcpListener,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> aws::AwsBackend {
+    let backend = aws::AwsBackend::create(bora::actions::ActionRegistry::standard(), 6).await;
+    let key = aws::kms_key(&backend.sdk).await;
+    let functions = bora::lambda::AwsDeps::build(backend.lambda_config(&key, 6)).await;
+    let router = bora::lambda::api_router(&functions);
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(bora::worker::run(
+        functions.deps.clone(),
+        worker_settings(),
+        workers_stopped,
+    ));
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+            .unwrap();
+        let _ = stop_workers.send(true);
+    });
+    backend
 }
 
 /// A status and the parsed body (Null when empty).

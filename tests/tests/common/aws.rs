@@ -106,3 +106,36 @@ impl AwsBackend {
         }
     }
 }
+
+/// A fresh KMS key on the emulator (its id).
+pub async fn kms_key(sdk: &aws_config::SdkConfig) -> String {
+    aws_sdk_kms::Client::new(sdk)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id
+}
+
+impl AwsBackend {
+    /// The Lambda functions' configuration for this backend's table and
+    /// queues, as their environment would give it.
+    pub fn lambda_config(
+        &self,
+        kms_key_id: &str,
+        max_receive_count: u32,
+    ) -> bora::lambda::LambdaConfig {
+        bora::lambda::LambdaConfig::from_lookup(|name| match name {
+            "BORA_TABLE" => Some(self.store.table().to_string()),
+            "BORA_RUN_TASK_QUEUE_URL" => Some(self.queues.run_task_url.clone()),
+            "BORA_COMPLETE_TASK_QUEUE_URL" => Some(self.queues.complete_task_url.clone()),
+            "BORA_KMS_KEY_ID" => Some(kms_key_id.to_string()),
+            "BORA_MAX_RECEIVE_COUNT" => Some(max_receive_count.to_string()),
+            "AWS_ENDPOINT_URL" => Some(endpoint()),
+            _ => None,
+        })
+        .unwrap()
+    }
+}

@@ -12,6 +12,12 @@
 //! | join arrival        | `TASK#<id>`       | `JOIN#<from task id>`                  |
 //! | action execution    | `TASK#<task id>`  | `ACT#<item index>#<attempt>`           |
 //! | action locator      | `ACT#<id>`        | `ACT`                                  |
+//! | action on its own   | `TASK#`           | `ACT#SOLO#<id>`                        |
+//! | catalog entry       | `CAT#<kind>`      | `<id>`                                 |
+//! | catalog name claim  | `NAME#<kind>#...` | `NAME`                                 |
+//!
+//! The catalog items (registered workflows, workbooks, ad-hoc actions,
+//! environments) are described in [`catalog`].
 //!
 //! Every read the handlers depend on is a strongly consistent `GetItem` or
 //! `Query` on the table itself, never on an index (DynamoDB's secondary
@@ -71,6 +77,10 @@
 //!   [`StoreError::TooLarge`] naming the record and its size. Offloading
 //!   large values to S3 is out of scope; the handlers' own limits on input
 //!   and result size keep records well below it.
+
+mod catalog;
+
+pub use catalog::DynamoDbCatalog;
 
 use super::{
     ActionRecord, DefinitionRecord, ExecutionRecord, ItemCount, Millis, ParentRef, Store,
@@ -295,8 +305,9 @@ impl DynamoDbStore {
         Ok(out.item)
     }
 
-    /// All items of a partition whose sort key starts with `prefix`, in sort
-    /// key order (or reversed), strongly consistent, following pages.
+    /// All items of a partition whose sort key starts with `prefix` (all
+    /// of them for ""), in sort key order (or reversed), strongly
+    /// consistent, following pages.
     fn query_prefix(
         &self,
         pk: String,
@@ -318,13 +329,17 @@ impl DynamoDbStore {
                     if state.done {
                         return Ok(None);
                     }
-                    let page = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    let query = self.client.query().table_name(&self.table);
+                    // DynamoDB refuses an empty `begins_with` operand.
+                    let query = if prefix.is_empty() {
+                        query.key_condition_expression("pk = :pk")
+                    } else {
+                        query
+                            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                            .expression_attribute_values(":prefix", s(prefix))
+                    };
+                    let page = query
                         .expression_attribute_values(":pk", s(pk))
-                        .expression_attribute_values(":prefix", s(prefix))
                         .consistent_read(true)
                         .scan_index_forward(forward)
                         .set_exclusive_start_key(state.start.take())
@@ -569,8 +584,15 @@ fn task_pk(id: &str) -> String {
     format!("TASK#{id}")
 }
 
-fn action_sk(item_index: i64, attempt: i64) -> String {
-    format!("ACT#{}#{}", pad(item_index, 10), pad(attempt, 6))
+/// An action's sort key in its task's partition: by item index then
+/// attempt. An action run on its own (`POST /v2/action_executions`) has no
+/// task; those share the partition `TASK#` and are keyed by their id.
+fn action_sk(task_execution_id: &str, id: &str, item_index: i64, attempt: i64) -> String {
+    if task_execution_id.is_empty() {
+        format!("ACT#SOLO#{id}")
+    } else {
+        format!("ACT#{}#{}", pad(item_index, 10), pad(attempt, 6))
+    }
 }
 
 fn execution_item(e: &ExecutionRecord, ttl: Option<i64>) -> Item {
@@ -740,7 +762,7 @@ fn task_index_item(t: &TaskRecord, position: usize) -> Item {
 fn action_items(a: &ActionRecord) -> Result<(Item, Item), StoreError> {
     let mut item = key_item(
         task_pk(&a.task_execution_id),
-        action_sk(a.item_index, a.attempt),
+        action_sk(&a.task_execution_id, &a.id, a.item_index, a.attempt),
     );
     item.extend(action_fields(a));
     item.insert("id".into(), s(&a.id));
@@ -1053,7 +1075,7 @@ impl DynamoDbStore {
                     action_items(a)?;
                     planned.push(Planned::Update {
                         pk: task_pk(&a.task_execution_id),
-                        sk: action_sk(a.item_index, a.attempt),
+                        sk: action_sk(&a.task_execution_id, &a.id, a.item_index, a.attempt),
                         update,
                         op: Op::Update(format!("action execution {}", a.id)),
                     });
@@ -1289,6 +1311,8 @@ impl Store for DynamoDbStore {
         let what = "action locator item";
         let task_id = req_s(&locator, what, "task_execution_id")?;
         let sk = action_sk(
+            &task_id,
+            id,
             req_n(&locator, what, "item_index")?,
             req_n(&locator, what, "attempt")?,
         );
@@ -1425,6 +1449,8 @@ impl Store for DynamoDbStore {
             })?;
         let what = "action locator item";
         let action_sk = action_sk(
+            task_execution_id,
+            action_execution_id,
             req_n(&locator, what, "item_index")?,
             req_n(&locator, what, "attempt")?,
         );
