@@ -25,6 +25,17 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     bora::aws::sdk_config(Some(&endpoint())).await
 }
 
+/// A fresh KMS key on the emulator; returns its id.
+pub async fn kms_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .expect("create a KMS key on the emulator")
+        .key_metadata
+        .expect("CreateKey answers the key's metadata")
+        .key_id
+}
+
 /// A unique name prefix for one test's table and queues.
 pub fn unique_prefix() -> String {
     format!("bora-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
