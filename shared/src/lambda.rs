@@ -25,7 +25,7 @@ use crate::actions::ActionRegistry;
 use crate::handlers::{self, CreateExecution, Deps, HandlerError};
 use crate::queue::sqs::{SqsQueue, SqsSettings};
 use crate::queue::{Message, QueueName};
-use crate::seal::KmsSealer;
+use crate::seal::{KmsKeyring, KmsSealer};
 use crate::store::StoreError;
 use crate::store::dynamodb::{DynamoDbSettings, DynamoDbStore};
 use crate::worker::{Disposition, process_message};
@@ -153,8 +153,6 @@ pub struct AwsDeps {
     pub deps: Arc<Deps>,
     /// The SQS adapter itself (for visibility changes and deferrals).
     pub queue: SqsQueue,
-    /// The envelope sealer for the executions' secrets.
-    pub sealer: KmsSealer,
     /// The configuration it was built from.
     pub config: LambdaConfig,
 }
@@ -180,19 +178,24 @@ impl AwsDeps {
                 wait_time: Duration::ZERO,
             },
         );
-        let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.kms_key_id.clone());
         let mut deps = Deps::new(
             Arc::new(store),
             Arc::new(queue.clone()),
             Arc::new(ActionRegistry::standard()),
         );
+        // Every Lambda instance must open what another one sealed: a data
+        // key per root execution, wrapped by the deployment's KMS key and
+        // stored beside the sealed token (see `seal::kms`).
+        deps.keyring = Arc::new(KmsKeyring::new(KmsSealer::new(
+            aws_sdk_kms::Client::new(&sdk),
+            config.kms_key_id.clone(),
+        )));
         if let Some(lease) = config.action_lease {
             deps.settings.action_lease = lease;
         }
         AwsDeps {
             deps: Arc::new(deps),
             queue,
-            sealer,
             config,
         }
     }
