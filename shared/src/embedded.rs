@@ -5,7 +5,7 @@
 use crate::actions::ActionRegistry;
 use crate::handlers::{Deps, EventSink, HandlerError};
 use crate::queue::SqliteQueue;
-use crate::seal::LocalKeySealer;
+use crate::seal::{LocalKeySealer, LocalKeyring};
 use crate::store::sqlite::SqliteDb;
 use crate::store::{ExecutionRecord, SqliteStore, Store};
 use crate::target::policy::OutboundPolicy;
@@ -71,7 +71,7 @@ impl Embedded {
             let sealer = LocalKeySealer::open_or_create(&key_file).map_err(|e| {
                 HandlerError::Invalid(format!("sealing key {}: {e}", key_file.display()))
             })?;
-            deps.sealer = Arc::new(sealer);
+            deps.keyring = Arc::new(LocalKeyring::new(sealer));
         }
         Ok(Embedded {
             deps: Arc::new(deps),

@@ -24,8 +24,9 @@ use crate::api::{self, ApiSettings, ApiState};
 use crate::handlers::Deps;
 use crate::queue::sqs::{SqsQueue, SqsSettings};
 use crate::queue::{Message, QueueName};
-use crate::seal::KmsSealer;
+use crate::seal::{KmsKeyring, KmsSealer};
 use crate::store::dynamodb::{DynamoDbCatalog, DynamoDbSettings, DynamoDbStore};
+use crate::target::policy::{self, OutboundPolicy};
 use crate::worker::{Disposition, process_message};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::sync::Arc;
@@ -76,6 +77,9 @@ pub struct LambdaConfig {
     /// long run-task holds an action; set it to the run-task queue's
     /// visibility timeout.
     pub action_lease: Option<Duration>,
+    /// `BORA_TARGET_ALLOW_CIDRS` and `BORA_ALLOW_INSECURE_TARGETS`: where
+    /// caller-supplied cloud URLs may point (as for `bora serve`).
+    pub policy: OutboundPolicy,
 }
 
 impl LambdaConfig {
@@ -123,6 +127,14 @@ impl LambdaConfig {
             finished_ttl: number("BORA_FINISHED_TTL_DAYS")?
                 .map(|days| Duration::from_secs(days * 86_400)),
             action_lease: number("BORA_ACTION_LEASE_SECONDS")?.map(Duration::from_secs),
+            policy: OutboundPolicy::from_values(
+                lookup(policy::ALLOW_CIDRS_VAR).as_deref(),
+                lookup(policy::ALLOW_INSECURE_VAR).as_deref(),
+            )
+            .map_err(|e| ConfigError::Invalid {
+                name: policy::ALLOW_CIDRS_VAR,
+                reason: e.to_string(),
+            })?,
         })
     }
 }
@@ -150,8 +162,6 @@ pub struct AwsDeps {
     pub store: DynamoDbStore,
     /// The SQS adapter itself (for visibility changes and deferrals).
     pub queue: SqsQueue,
-    /// The envelope sealer for the executions' secrets.
-    pub sealer: KmsSealer,
     /// The configuration it was built from.
     pub config: LambdaConfig,
 }
@@ -177,7 +187,6 @@ impl AwsDeps {
                 wait_time: Duration::ZERO,
             },
         );
-        let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.kms_key_id.clone());
         let mut deps = Deps::new(
             Arc::new(store.clone()),
             Arc::new(queue.clone()),
@@ -189,6 +198,14 @@ impl AwsDeps {
             store.clone(),
             api::DEFAULT_PROJECT_ID,
         )));
+        // Every Lambda instance must open what another one sealed: a data
+        // key per root execution, wrapped by the deployment's KMS key and
+        // stored beside the sealed token (see `seal::kms`).
+        deps.keyring = Arc::new(KmsKeyring::new(KmsSealer::new(
+            aws_sdk_kms::Client::new(&sdk),
+            config.kms_key_id.clone(),
+        )));
+        deps.policy = config.policy.clone();
         if let Some(lease) = config.action_lease {
             deps.settings.action_lease = lease;
         }
@@ -196,7 +213,6 @@ impl AwsDeps {
             deps: Arc::new(deps),
             store,
             queue,
-            sealer,
             config,
         }
     }
@@ -384,5 +400,26 @@ mod tests {
             error.to_string().contains("BORA_MAX_RECEIVE_COUNT"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_outbound_policy_is_read_with_the_rest_and_a_bad_cidr_is_named() {
+        let config = LambdaConfig::from_lookup(full).unwrap();
+        assert_eq!(config.policy, OutboundPolicy::default());
+        let error = LambdaConfig::from_lookup(|name| match name {
+            "BORA_TARGET_ALLOW_CIDRS" => Some("10.0.0.0/33".into()),
+            other => full(other),
+        })
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("BORA_TARGET_ALLOW_CIDRS"),
+            "{error}"
+        );
+        let config = LambdaConfig::from_lookup(|name| match name {
+            "BORA_TARGET_ALLOW_CIDRS" => Some("127.0.0.0/8".into()),
+            other => full(other),
+        })
+        .unwrap();
+        assert_ne!(config.policy, OutboundPolicy::default());
     }
 }

@@ -1,8 +1,8 @@
 //! The AWS adapters on the emulator, through the real SDK clients, where
 //! they go beyond the engine suite: item size limits, the project/state
 //! index and TTL, paging through a large with-items, the concurrency window
-//! under racing counts, SQS delays past 15 minutes, dead letters, and KMS
-//! envelope encryption.
+//! under racing counts, SQS delays past 15 minutes, dead letters, KMS
+//! envelope encryption and the KMS keyring's cache of data keys.
 
 mod common;
 
@@ -10,12 +10,12 @@ use bora::engine::states::{ActionState, ExecutionState, TaskState};
 use bora::queue::sqs::REASON_ATTRIBUTE;
 use bora::queue::{Message, Queue, QueueName};
 use bora::seal::kms::KmsError;
-use bora::seal::{KmsSealer, Sealer};
+use bora::seal::{Keyring, KmsKeyring, KmsSealer, SealError, Sealer};
 use bora::store::{ActionRecord, ExecutionRecord, Store, StoreError, TaskRecord, Write};
 use common::aws::AwsBackend;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 async fn backend() -> AwsBackend {
@@ -364,8 +364,9 @@ fn now_ms() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_envelope_seals_per_execution_and_refuses_another_execution() {
     let sdk = common::aws::sdk_config().await;
-    let key = common::aws::kms_key(&sdk).await;
-    let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), key);
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = common::aws::kms_key(&kms).await;
+    let sealer = KmsSealer::new(kms, key);
     // GIVEN a token sealed with execution e1's data key.
     let e1 = sealer.for_execution("e1").await.unwrap();
     let envelope = e1.seal_envelope(b"gAAAA-token", b"e1").unwrap();
@@ -391,4 +392,82 @@ async fn kms_envelope_seals_per_execution_and_refuses_another_execution() {
     // and two executions get different data keys.
     let e2 = sealer.for_execution("e2").await.unwrap();
     assert_ne!(e1.wrapped_key().ciphertext, e2.wrapped_key().ciphertext);
+}
+
+/// Counts the KMS `Decrypt` calls a client makes.
+#[derive(Debug, Clone, Default)]
+struct CountDecrypts(Arc<AtomicUsize>);
+
+impl aws_sdk_kms::config::Intercept for CountDecrypts {
+    fn name(&self) -> &'static str {
+        "CountDecrypts"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_sdk_kms::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_kms::config::ConfigBag,
+    ) -> Result<(), aws_sdk_kms::error::BoxError> {
+        if context
+            .input()
+            .downcast_ref::<aws_sdk_kms::operation::decrypt::DecryptInput>()
+            .is_some()
+        {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kms_keyring_decrypts_a_data_key_once_per_execution_and_never_for_another() {
+    let sdk = common::aws::sdk_config().await;
+    let decrypts = CountDecrypts::default();
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk)
+            .interceptor(decrypts.clone())
+            .build(),
+    );
+    let key = common::aws::kms_key(&kms).await;
+    let count = || decrypts.0.load(Ordering::SeqCst);
+    // GIVEN a token sealed with execution e1's fresh data key.
+    let sealing = KmsKeyring::new(KmsSealer::new(kms.clone(), key.clone()));
+    let root = sealing.for_new_root("e1").await.unwrap();
+    let wrapped = root.wrapped.clone().expect("a wrapped data key");
+    let sealed = root.sealer.seal(b"gAAAA-token", b"e1").unwrap();
+    // WHEN another keyring (another Lambda instance) opens it for three
+    // actions, THEN KMS is asked once.
+    let opening = KmsKeyring::new(KmsSealer::new(kms.clone(), key.clone()));
+    for _ in 0..3 {
+        let sealer = opening.open(Some(&wrapped), "e1").await.unwrap();
+        assert_eq!(sealer.unseal(&sealed, b"e1").unwrap(), b"gAAAA-token");
+    }
+    assert_eq!(count(), 1);
+    // WHEN the same wrapped key is presented for execution e2, THEN the
+    // cached key is not handed out: KMS is asked, and refuses.
+    let error = opening.open(Some(&wrapped), "e2").await.err().unwrap();
+    assert!(
+        matches!(
+            error,
+            SealError::KeyService {
+                operation: "Decrypt",
+                retryable: false,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(count(), 2);
+    // WHEN the cached key has expired (here: at once), THEN KMS is asked
+    // again for every open.
+    let expiring = KmsKeyring::with_cache(KmsSealer::new(kms, key), Duration::ZERO, 16);
+    expiring.open(Some(&wrapped), "e1").await.unwrap();
+    expiring.open(Some(&wrapped), "e1").await.unwrap();
+    assert_eq!(count(), 4);
+    // AND a value with no wrapped key (sealed with local key files) is
+    // refused without a KMS call, saying why.
+    let error = opening.open(None, "e1").await.err().unwrap();
+    assert!(matches!(error, SealError::WrongKeyring(_)), "{error}");
+    assert!(error.to_string().contains("local key files"), "{error}");
+    assert_eq!(count(), 4);
 }

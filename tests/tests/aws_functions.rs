@@ -8,6 +8,7 @@
 //! running its action, a poison message, and two complete-tasks racing on a
 //! join.
 
+mod clouds;
 mod common;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -19,7 +20,7 @@ use bora::engine::states::ExecutionState;
 use bora::handlers::Deps;
 use bora::lambda::{AwsDeps, api_router, handle_sqs_event};
 use bora::queue::{Delivery, Message, Queue, QueueError, QueueName};
-use bora::seal::KmsSealer;
+use bora::seal::{KmsKeyring, KmsSealer};
 use bora::workflow::InputParam;
 use common::aws::AwsBackend;
 use serde_json::{Value, json};
@@ -52,19 +53,22 @@ impl Functions {
     ) -> Functions {
         bora::lambda::init_tracing();
         let backend = AwsBackend::create(registry, max_receive_count).await;
-        let key = common::aws::kms_key(&backend.sdk).await;
+        let key = common::aws::kms_key(&aws_sdk_kms::Client::new(&backend.sdk)).await;
         let config = backend.lambda_config(&key, max_receive_count);
         let mut deps = Deps::new(
             backend.deps.store.clone(),
             backend.deps.queue.clone(),
             backend.deps.actions.clone(),
         );
+        deps.keyring = Arc::new(KmsKeyring::new(KmsSealer::new(
+            aws_sdk_kms::Client::new(&backend.sdk),
+            key,
+        )));
         tune(&mut deps);
         let aws = AwsDeps {
             deps: Arc::new(deps),
             store: backend.store.clone(),
             queue: backend.queue.clone(),
-            sealer: KmsSealer::new(aws_sdk_kms::Client::new(&backend.sdk), key),
             config,
         };
         Functions { backend, aws }
@@ -87,18 +91,33 @@ impl Functions {
         content_type: &str,
         body: &str,
     ) -> (u16, Value) {
+        self.request_with(method, target, &[("content-type", content_type)], body)
+            .await
+    }
+
+    /// [`Functions::request`] with headers of the caller's.
+    async fn request_with(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Value) {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let route = format!("{method} {path}");
+        let mut all_headers = json!({
+            "host": "api.example.com",
+            "x-forwarded-proto": "https"
+        });
+        for (name, value) in headers {
+            all_headers[name.to_ascii_lowercase()] = json!(value);
+        }
         let event = json!({
             "version": "2.0",
             "routeKey": "$default",
             "rawPath": path,
             "rawQueryString": query,
-            "headers": {
-                "content-type": content_type,
-                "host": "api.example.com",
-                "x-forwarded-proto": "https"
-            },
+            "headers": all_headers,
             "requestContext": {
                 "accountId": "123456789012",
                 "apiId": "api",
@@ -798,7 +817,6 @@ async fn a_poison_message_lands_in_the_dlq_and_its_execution_ends_in_error_with_
         )),
         store: f.aws.store.clone(),
         queue: f.aws.queue.clone(),
-        sealer: f.aws.sealer.clone(),
         config: f.aws.config.clone(),
     };
     // WHEN the message is delivered until SQS gives up on it.
@@ -936,4 +954,411 @@ async fn two_complete_tasks_racing_on_a_join_start_the_joined_task_exactly_once(
         1
     );
     assert_eq!(execution.active_tasks, 0);
+}
+
+/// A workflow on the target cloud: a Keystone action in the execution and
+/// again in a sub-workflow (which copies its parent's sealed target).
+const ON_CLOUD: &str = r#"
+version: '2.0'
+whoami:
+  output:
+    projects: <% $.projects %>
+    child_projects: <% $.child_projects %>
+  tasks:
+    own_projects:
+      action: keystone.auth_projects
+      publish:
+        projects: <% task().result.content.projects.select($.name) %>
+      on-success: in_a_sub_workflow
+    in_a_sub_workflow:
+      workflow: child
+      publish:
+        child_projects: <% task().result.projects %>
+child:
+  output:
+    projects: <% $.projects %>
+  tasks:
+    own_projects:
+      action: keystone.auth_projects
+      publish:
+        projects: <% task().result.content.projects.select($.name) %>
+"#;
+
+/// Test cloud A as an execution's target, with a fresh token.
+async fn target_on_cloud_a() -> (clouds::Cloud, bora::target::TargetCloud) {
+    let a = clouds::cloud("KS_A");
+    let (_, token) = clouds::login(&a).await;
+    let target = bora::target::TargetCloud {
+        auth_url: a.url.clone(),
+        token,
+        ca_pem: None,
+        insecure: false,
+        catalog: None,
+        region: None,
+        project_id: Some(a.project_id.clone()),
+        user_id: None,
+        user_name: None,
+        user_domain_name: None,
+        project_domain_name: None,
+    };
+    (a, target)
+}
+
+/// The functions with an outbound policy that lets them reach the test
+/// clouds (on loopback, which the default refuses).
+async fn functions_for_clouds() -> Functions {
+    Functions::start_with(6, common::registry(Arc::new(AtomicUsize::new(0))), |deps| {
+        deps.policy = clouds::policy()
+    })
+    .await
+}
+
+/// create-execution of `workflow` in ON_CLOUD, on `target`.
+async fn create_on(
+    deps: &Deps,
+    workflow: &str,
+    target: Option<bora::target::TargetCloud>,
+) -> Result<bora::store::ExecutionRecord, bora::handlers::HandlerError> {
+    let (definition_key, _) = deps.specs.put(deps.store.as_ref(), ON_CLOUD).await?;
+    bora::handlers::create_execution(
+        deps,
+        bora::handlers::CreateExecution {
+            definition_key,
+            workflow_name: workflow.into(),
+            project_id: "p".into(),
+            target,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Another Lambda instance on the same table, queues and KMS key, built as
+/// the functions build theirs (`AwsDeps::build`): its own KMS client and
+/// an empty cache of data keys.
+async fn another_lambda_instance(f: &Functions) -> Functions {
+    let mut aws = AwsDeps::build(f.aws.config.clone()).await;
+    Arc::get_mut(&mut aws.deps)
+        .expect("a freshly built AwsDeps is not shared yet")
+        .policy = clouds::policy();
+    let b = &f.backend;
+    Functions {
+        backend: AwsBackend {
+            deps: b.deps.clone(),
+            store: b.store.clone(),
+            queue: b.queue.clone(),
+            queues: b.queues.clone(),
+            dynamodb: b.dynamodb.clone(),
+            sqs: b.sqs.clone(),
+            sdk: b.sdk.clone(),
+        },
+        aws,
+    }
+}
+
+/// The functions' dependencies on this test's table and queues, sealing
+/// with `key` of `kms`.
+fn deps_with_kms(f: &Functions, kms: aws_sdk_kms::Client, key: &str) -> Deps {
+    let mut deps = Deps::new(
+        f.aws.deps.store.clone(),
+        f.aws.deps.queue.clone(),
+        f.aws.deps.actions.clone(),
+    );
+    deps.policy = clouds::policy();
+    deps.keyring = Arc::new(KmsKeyring::new(KmsSealer::new(kms, key)));
+    deps
+}
+
+/// A KMS client whose endpoint refuses connections.
+async fn unreachable_kms() -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&bora::aws::sdk_config(Some("http://127.0.0.1:9")).await)
+}
+
+/// Every item of the table as text (all its string, number and binary
+/// values), to search for what must or must not be stored.
+async fn table_items_as_text(f: &Functions) -> Vec<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    fn text_of(value: &AttributeValue, out: &mut String) {
+        match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => out.push_str(s),
+            AttributeValue::B(b) => out.push_str(&String::from_utf8_lossy(b.as_ref())),
+            AttributeValue::Ss(list) | AttributeValue::Ns(list) => out.push_str(&list.join(" ")),
+            AttributeValue::L(list) => list.iter().for_each(|v| text_of(v, out)),
+            AttributeValue::M(map) => map.iter().for_each(|(k, v)| {
+                out.push_str(k);
+                text_of(v, out);
+            }),
+            _ => {}
+        }
+        out.push(' ');
+    }
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = f
+            .backend
+            .dynamodb
+            .scan()
+            .table_name(f.backend.store.table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            let mut text = String::new();
+            item.iter().for_each(|(k, v)| {
+                text.push_str(k);
+                text_of(v, &mut text);
+            });
+            items.push(text);
+        }
+        match page.last_evaluated_key() {
+            Some(key) if !key.is_empty() => start = Some(key.clone()),
+            _ => return items,
+        }
+    }
+}
+
+fn stored_target(execution: &bora::store::ExecutionRecord) -> bora::target::SealedTarget {
+    serde_json::from_value(execution.params["target"].clone()).expect("a sealed target")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_token_is_sealed_with_a_kms_data_key_that_other_lambda_instances_open() {
+    let f = functions_for_clouds().await;
+    let (a, target) = target_on_cloud_a().await;
+    let token = target.token.expose().to_string();
+    // WHEN create-execution stores an execution on cloud A ...
+    let created = create_on(&f.aws.deps, "whoami", Some(target))
+        .await
+        .unwrap();
+    let sealed = stored_target(&created);
+    let wrapped = sealed.wrapped_key.clone().expect("a KMS-wrapped data key");
+    assert!(!wrapped.ciphertext.is_empty());
+    // ... and run-task and complete-task run it on other Lambda instances
+    // than the one that sealed it (their own KMS clients, no cached key).
+    let lambda = another_lambda_instance(&f).await;
+    let execution = lambda.pump_until_done(&created.id, 30).await;
+    // THEN the Keystone actions, in the execution and in its sub-workflow,
+    // ran on cloud A with the unsealed token.
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(
+        execution.output,
+        json!({"projects": [a.project], "child_projects": [a.project]})
+    );
+    // AND the table holds the wrapped key, beside the token of the
+    // execution and of its sub-workflow, but never the token.
+    let items = table_items_as_text(&f).await;
+    let wrapped_text = serde_json::to_value(&wrapped).unwrap()["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let holding_the_wrapped_key = items
+        .iter()
+        .filter(|item| item.contains(&wrapped_text))
+        .count();
+    assert_eq!(holding_the_wrapped_key, 2, "parent and sub-workflow");
+    assert!(
+        items.iter().all(|item| !item.contains(&token)),
+        "the token is in the table"
+    );
+    // AND yet another instance, with a cache of its own, opens it too: the
+    // key is the deployment's KMS key, not one of a process.
+    let third = another_lambda_instance(&f).await;
+    let opened = sealed
+        .open(third.aws.deps.keyring.as_ref(), &created.id)
+        .await
+        .unwrap();
+    assert_eq!(opened.token.expose(), token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_target_copied_to_another_execution_does_not_open_even_where_its_key_is_cached() {
+    let f = functions_for_clouds().await;
+    let (_, target) = target_on_cloud_a().await;
+    let token = target.token.expose().to_string();
+    let lambda = another_lambda_instance(&f).await;
+    let first = create_on(&f.aws.deps, "child", Some(target)).await.unwrap();
+    // GIVEN an instance that ran the first execution (its data key is in
+    // that instance's cache now) ...
+    let done = lambda.pump_until_done(&first.id, 30).await;
+    assert_eq!(done.state, ExecutionState::Success, "{:?}", done.state_info);
+    // ... WHEN the first execution's sealed target is copied into the record
+    // of another execution ...
+    let second = create_on(&f.aws.deps, "child", None).await.unwrap();
+    let mut copied = f.aws.deps.store.get_execution(&second.id).await.unwrap();
+    copied.params["target"] = first.params["target"].clone();
+    f.aws
+        .deps
+        .store
+        .commit(vec![bora::store::Write::UpdateExecution(copied)])
+        .await
+        .unwrap();
+    let failed = lambda.pump_until_done(&second.id, 30).await;
+    // THEN its action fails: KMS refuses the wrapped key for another
+    // execution, and the cached key is not handed out for it either.
+    assert_eq!(failed.state, ExecutionState::Error);
+    let info = failed.state_info.unwrap_or_default();
+    assert!(info.contains("cannot unseal"), "{info}");
+    assert!(info.contains("Decrypt"), "{info}");
+    assert!(!info.contains(&token), "never the token: {info}");
+    // (The same, directly: the sealed value opens for its own execution
+    // only.)
+    let sealed = stored_target(&first);
+    let keyring = lambda.aws.deps.keyring.as_ref();
+    assert!(sealed.open(keyring, &first.id).await.is_ok());
+    let error = sealed.open(keyring, &second.id).await.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kms_failure_at_create_is_a_clear_error_and_stores_nothing() {
+    let f = functions_for_clouds().await;
+    let (_, target) = target_on_cloud_a().await;
+    let token = target.token.expose().to_string();
+    // GIVEN a KMS key that does not exist: KMS says no; retrying will not help.
+    let missing_key = deps_with_kms(
+        &f,
+        aws_sdk_kms::Client::new(&f.backend.sdk),
+        "11111111-2222-3333-4444-555555555555",
+    );
+    let error = create_on(&missing_key, "whoami", Some(target.clone()))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("GenerateDataKey"), "{text}");
+    assert!(!text.contains(&token), "never the token: {text}");
+    assert!(!error.is_retryable(), "{text}");
+    // GIVEN a KMS that cannot be reached: retryable, and the API says 503.
+    let unreachable = deps_with_kms(&f, unreachable_kms().await, "any");
+    let error = create_on(&unreachable, "whoami", Some(target))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("GenerateDataKey"), "{text}");
+    assert!(!text.contains(&token), "never the token: {text}");
+    assert!(error.is_retryable(), "{text}");
+    assert_eq!(bora::api::ApiError::from(error).status.as_u16(), 503);
+    // THEN nothing was stored.
+    assert_eq!(f.backend.count_executions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_task_that_cannot_reach_kms_leaves_the_action_unclaimed_and_the_message_returns() {
+    let f = functions_for_clouds().await;
+    let (a, target) = target_on_cloud_a().await;
+    let created = create_on(&f.aws.deps, "child", Some(target)).await.unwrap();
+    // GIVEN complete-task started the task: its action waits in run-task.
+    let event = loop {
+        if let Some(event) = f.receive_event(QueueName::CompleteTask, 30).await {
+            f.invoke(QueueName::CompleteTask, &event).await;
+        }
+        if let Some(event) = f.receive_event(QueueName::RunTask, 1).await {
+            break event;
+        }
+    };
+    // WHEN a run-task instance whose KMS cannot be reached handles it ...
+    let cut_off = AwsDeps {
+        deps: Arc::new(deps_with_kms(&f, unreachable_kms().await, "any")),
+        store: f.aws.store.clone(),
+        queue: f.aws.queue.clone(),
+        config: f.aws.config.clone(),
+    };
+    let parsed: SqsEvent = serde_json::from_value(event.clone()).unwrap();
+    let response = handle_sqs_event(&cut_off, QueueName::RunTask, parsed).await;
+    f.delete_succeeded(QueueName::RunTask, &event, &response)
+        .await;
+    // THEN the message is reported failed (it comes back), the action was
+    // neither claimed nor failed ...
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let task = f.aws.deps.store.list_tasks(&created.id).await.unwrap();
+    let actions = f.aws.deps.store.list_actions(&task[0].id).await.unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].state, bora::engine::states::ActionState::Idle);
+    // ... and once KMS answers, the execution succeeds.
+    let execution = f.pump_until_done(&created.id, 30).await;
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(execution.output, json!({"projects": [a.project]}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_target_headers_through_api_gateway_run_on_the_target_and_a_partial_set_stores_nothing() {
+    let f = functions_for_clouds().await;
+    let lambda = another_lambda_instance(&f).await;
+    let (a, target) = target_on_cloud_a().await;
+    let token = target.token.expose().to_string();
+    lambda.register(ON_CLOUD).await;
+    let body = json!({"workflow_name": "whoami"}).to_string();
+    // A partial set (no token): 400 naming the missing header, nothing stored.
+    let (status, fault) = lambda
+        .request_with(
+            "POST",
+            "/v2/executions",
+            &[
+                ("content-type", "application/json"),
+                ("X-Target-Auth-Uri", a.url.as_str()),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 400, "{fault}");
+    assert!(
+        fault["faultstring"]
+            .as_str()
+            .unwrap()
+            .contains("X-Target-Auth-Token"),
+        "{fault}"
+    );
+    assert_eq!(f.backend.count_executions().await, 0);
+    // The whole set: the execution runs on cloud A ...
+    let (status, created) = lambda
+        .request_with(
+            "POST",
+            "/v2/executions",
+            &[
+                ("content-type", "application/json"),
+                ("X-Target-Auth-Uri", a.url.as_str()),
+                ("X-Target-Auth-Token", token.as_str()),
+                ("X-Target-Project-Id", a.project_id.as_str()),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        !created.to_string().contains(&token),
+        "the answer shows the token"
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let execution = lambda.pump_until_done(&id, 30).await;
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(
+        execution.output,
+        json!({"projects": [a.project], "child_projects": [a.project]})
+    );
+    // ... and neither the table nor the API's answers hold the token.
+    let items = table_items_as_text(&f).await;
+    assert!(
+        items.iter().all(|item| !item.contains(&token)),
+        "the token is in the table"
+    );
+    let (_, got) = lambda
+        .request("GET", &format!("/v2/executions/{id}"), "", "")
+        .await;
+    assert!(!got.to_string().contains(&token), "the API shows the token");
 }

@@ -112,6 +112,12 @@ impl From<HandlerError> for ApiError {
             HandlerError::NotFound(m) => ApiError::not_found(m),
             HandlerError::Store(e) => e.into(),
             HandlerError::Busy(m) => ApiError::new(StatusCode::CONFLICT, m),
+            // The key service (KMS) could not be reached: the request may
+            // succeed if sent again.
+            HandlerError::Seal(e) if e.is_retryable() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{}; retry the request", HandlerError::Seal(e)),
+            ),
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }

@@ -401,25 +401,11 @@ async fn start_child(
         .clone()
         .unwrap_or_else(|| execution.id.clone());
     action.updated_at = now;
-    match prepare_execution(
-        &doc,
-        request,
-        Some(parent),
-        Some(root),
-        deps.sealer.as_ref(),
-        now,
-    ) {
-        Ok(mut prepared) => {
-            // A sub-workflow acts on its parent's cloud: the sealed target
-            // (bound to the root execution) is copied as it is.
-            if let Some(target) = execution.params.get("target")
-                && let Value::Object(params) = &mut prepared.execution.params
-            {
-                params.insert("target".into(), target.clone());
-                if let Some(Write::InsertExecution(child)) = prepared.writes.first_mut() {
-                    child.params = prepared.execution.params.clone();
-                }
-            }
+    // A sub-workflow acts on its parent's cloud: the sealed target (bound
+    // to the root execution, with its wrapped key) is copied as it is.
+    let target = execution.params.get("target").cloned();
+    match prepare_execution(&doc, request, Some(parent), Some(root), target, now) {
+        Ok(prepared) => {
             action.state = ActionState::Running;
             action.child_execution_id = Some(child_id);
             let mut writes = prepared.writes;

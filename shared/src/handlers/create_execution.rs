@@ -7,7 +7,6 @@
 use super::{Deps, HandlerError, Prefetched, derived_id, new_id};
 use crate::engine::{self, states::ExecutionState, states::TaskState};
 use crate::queue::Message;
-use crate::seal::Sealer;
 use crate::store::{ExecutionRecord, Millis, ParentRef, TaskRecord, Write};
 use crate::target::TargetCloud;
 use crate::target::headers::parse_body_target;
@@ -64,7 +63,13 @@ pub async fn create_execution(
         .specs
         .get(deps.store.as_ref(), &request.definition_key)
         .await?;
-    let prepared = prepare_execution(&doc, request, None, None, deps.sealer.as_ref(), deps.now())?;
+    // The id is fixed before sealing: the token is bound to it.
+    let id = request.id.get_or_insert_with(new_id).clone();
+    let target = match request.target.take() {
+        Some(target) => Some(seal_target(deps, &target, &id).await?),
+        None => None,
+    };
+    let prepared = prepare_execution(&doc, request, None, None, target, deps.now())?;
     deps.store.commit(prepared.writes).await?;
     deps.send(prepared.messages, Duration::ZERO).await?;
     Ok(prepared.execution)
@@ -88,6 +93,20 @@ fn take_body_target(request: &mut CreateExecution) -> Result<(), HandlerError> {
     request.target =
         parse_body_target(Some(&body)).map_err(|e| HandlerError::Invalid(e.to_string()))?;
     Ok(())
+}
+
+/// The stored form of the target of a new root execution: its token sealed
+/// with a key from the keyring (with KMS: a fresh data key, whose wrapped
+/// copy is stored beside the token). A key service that cannot be reached
+/// is a retryable error; nothing is stored either way.
+async fn seal_target(
+    deps: &Deps,
+    target: &TargetCloud,
+    root_execution_id: &str,
+) -> Result<Value, HandlerError> {
+    let key = deps.keyring.for_new_root(root_execution_id).await?;
+    let sealed = target.seal(&key, root_execution_id)?;
+    serde_json::to_value(&sealed).map_err(|e| HandlerError::Invalid(e.to_string()))
 }
 
 /// The target's auth URL must pass the outbound policy before anything is
@@ -121,12 +140,15 @@ pub(crate) struct PreparedExecution {
 
 /// Build an execution and its start tasks without writing anything. Also
 /// used for sub-workflows, whose writes join their parent task's commit.
+/// `sealed_target` is the stored form of the target cloud (sealed for the
+/// root execution), set as `params.target`: sealing needs the keyring,
+/// which may need the network, so it happens before.
 pub(crate) fn prepare_execution(
     doc: &Document,
     request: CreateExecution,
     parent: Option<ParentRef>,
     root_execution_id: Option<String>,
-    sealer: &dyn Sealer,
+    sealed_target: Option<Value>,
     now: Millis,
 ) -> Result<PreparedExecution, HandlerError> {
     let workflow = doc.workflow(&request.workflow_name).ok_or_else(|| {
@@ -150,17 +172,10 @@ pub(crate) fn prepare_execution(
         .or_insert_with(|| Value::String(request.namespace.clone()));
     params.entry("env").or_insert_with(|| json!({}));
     let id = request.id.clone().unwrap_or_else(new_id);
-    if let Some(target) = &request.target {
+    if let Some(sealed) = sealed_target {
         // Sealed for the root execution, so sub-workflows (which copy
         // `params.target`) can unseal it too, and no other execution can.
-        let root = root_execution_id.as_deref().unwrap_or(&id);
-        let sealed = target
-            .seal(sealer, root)
-            .map_err(|e| HandlerError::Invalid(format!("cannot seal the target cloud: {e}")))?;
-        params.insert(
-            "target".into(),
-            serde_json::to_value(&sealed).map_err(|e| HandlerError::Invalid(e.to_string()))?,
-        );
+        params.insert("target".into(), sealed);
     }
     let params = Value::Object(params);
     let mut execution = ExecutionRecord {

@@ -24,7 +24,7 @@ use crate::actions::ActionRegistry;
 use crate::engine::EngineError;
 use crate::expr::Lookup;
 use crate::queue::{Message, Queue, QueueError};
-use crate::seal::{LocalKeySealer, Sealer};
+use crate::seal::{Keyring, LocalKeySealer, LocalKeyring, SealError};
 use crate::store::{DefinitionRecord, ExecutionRecord, Millis, Store, StoreError, TaskRecord};
 use crate::target::policy::OutboundPolicy;
 use crate::workflow::{self, Document, ParseError};
@@ -59,6 +59,12 @@ pub enum HandlerError {
     /// Another worker holds this message's work for now; retry later.
     #[error("busy: {0}")]
     Busy(String),
+    /// A secret could not be sealed or its key not opened: the key service
+    /// (KMS) is unreachable or refused, or a key file is wrong. Retrying
+    /// helps when the key service was unreachable or busy
+    /// ([`SealError::is_retryable`]); otherwise it is the operator's to fix.
+    #[error("the target cloud's token: {0}")]
+    Seal(#[from] SealError),
 }
 
 impl From<EngineError> for HandlerError {
@@ -75,7 +81,7 @@ impl HandlerError {
             HandlerError::Store(StoreError::Conflict(_) | StoreError::Backend(_))
                 | HandlerError::Queue(_)
                 | HandlerError::Busy(_)
-        )
+        ) || matches!(self, HandlerError::Seal(e) if e.is_retryable())
     }
 }
 
@@ -209,8 +215,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub events: Option<Arc<dyn EventSink>>,
-    /// Seals target-cloud tokens before they are stored.
-    pub sealer: Arc<dyn Sealer>,
+    /// Gives the sealer of a root execution's target-cloud token: to seal
+    /// it before it is stored, to unseal it for an action.
+    pub keyring: Arc<dyn Keyring>,
     /// What URLs a target cloud may make bora reach.
     pub policy: OutboundPolicy,
     /// Finds registered workflows that a `workflow:` task names but its
@@ -274,7 +281,7 @@ impl Deps {
             clock: Arc::new(SystemClock),
             settings: Settings::default(),
             events: None,
-            sealer: Arc::new(ephemeral_sealer()),
+            keyring: Arc::new(LocalKeyring::new(ephemeral_sealer())),
             policy: OutboundPolicy::default(),
             resolver: None,
         }

@@ -56,6 +56,21 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
     if task.processed || task.state.is_terminal() {
         return Ok(());
     }
+    let doc = deps
+        .specs
+        .get(deps.store.as_ref(), &task.definition_key)
+        .await?;
+    // The target is opened before the claim: a key service that cannot be
+    // reached now fails the message (it comes back), not the action, and
+    // leaves no claim behind to wait out.
+    let target = if deps
+        .actions
+        .needs_target(&base_action(deps, &doc, &action.name).await)
+    {
+        unseal_target(deps, &action.execution_id).await?
+    } else {
+        Ok(None)
+    };
     // Claim it.
     let mut claimed = action.clone();
     claimed.state = ActionState::Running;
@@ -66,29 +81,18 @@ pub async fn run_task(deps: &Deps, action_execution_id: &str) -> Result<(), Hand
         .await?;
     claimed.version += 1;
 
-    let doc = deps
-        .specs
-        .get(deps.store.as_ref(), &task.definition_key)
-        .await?;
-    let target = if deps
-        .actions
-        .needs_target(&base_action(deps, &doc, &action.name).await)
-    {
-        match unseal_target(deps, &action.execution_id).await {
-            Ok(target) => target,
-            Err(message) => {
-                let mut failed = claimed;
-                failed.state = ActionState::Error;
-                failed.lease_until = None;
-                failed.state_info = Some(message.clone());
-                failed.output = Value::String(message);
-                failed.updated_at = deps.now();
-                deps.store.commit(vec![Write::UpdateAction(failed)]).await?;
-                return notify_done(deps, &action.id).await;
-            }
+    let target = match target {
+        Ok(target) => target,
+        Err(message) => {
+            let mut failed = claimed;
+            failed.state = ActionState::Error;
+            failed.lease_until = None;
+            failed.state_info = Some(message.clone());
+            failed.output = Value::String(message);
+            failed.updated_at = deps.now();
+            deps.store.commit(vec![Write::UpdateAction(failed)]).await?;
+            return notify_done(deps, &action.id).await;
         }
-    } else {
-        None
     };
     // The unsealed target lives in this context only, and is dropped with
     // it when the action ends: nothing about a target outlives its task.
@@ -170,26 +174,30 @@ async fn base_action(deps: &Deps, doc: &Document, name: &str) -> String {
 }
 
 /// The execution's target cloud, unsealed (`None` in legacy mode). The
-/// error text names what failed, never the token.
-async fn unseal_target(deps: &Deps, execution_id: &str) -> Result<Option<TargetCloud>, String> {
-    let execution = deps
-        .store
-        .get_execution(execution_id)
-        .await
-        .map_err(|e| e.to_string())?;
+/// inner error is why the action fails, naming what failed, never the
+/// token; the outer one a failure worth retrying (the store, or a key
+/// service that cannot be reached).
+async fn unseal_target(
+    deps: &Deps,
+    execution_id: &str,
+) -> Result<Result<Option<TargetCloud>, String>, HandlerError> {
+    let execution = deps.store.get_execution(execution_id).await?;
     let Some(sealed) = execution.params.get("target") else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
-    let sealed: SealedTarget = serde_json::from_value(sealed.clone())
-        .map_err(|e| format!("the stored target cloud is malformed: {e}"))?;
+    let sealed: SealedTarget = match serde_json::from_value(sealed.clone()) {
+        Ok(sealed) => sealed,
+        Err(e) => return Ok(Err(format!("the stored target cloud is malformed: {e}"))),
+    };
     let root = execution
         .root_execution_id
         .as_deref()
         .unwrap_or(&execution.id);
-    sealed
-        .unseal(deps.sealer.as_ref(), root)
-        .map(Some)
-        .map_err(|e| format!("cannot unseal the target cloud's token: {e}"))
+    match sealed.open(deps.keyring.as_ref(), root).await {
+        Ok(target) => Ok(Ok(Some(target))),
+        Err(e) if e.is_retryable() => Err(e.into()),
+        Err(e) => Ok(Err(format!("cannot unseal the target cloud's token: {e}"))),
+    }
 }
 
 async fn notify_done(deps: &Deps, action_execution_id: &str) -> Result<(), HandlerError> {

@@ -1,5 +1,5 @@
 //! [`KmsSealer`]: envelope encryption with AWS KMS, one data key per
-//! execution.
+//! execution, and [`KmsKeyring`], the [`Keyring`] the Lambda functions use.
 //!
 //! At execution create, [`KmsSealer::for_execution`] asks KMS for a fresh
 //! AES-256 data key (`GenerateDataKey`, with the execution id as encryption
@@ -16,14 +16,28 @@
 //! sealing and unsealing themselves are pure CPU work. The plaintext data
 //! key never leaves the process and is zeroed on drop; its `Debug` shows
 //! only the key id.
+//!
+//! # As a keyring
+//! [`KmsKeyring`] gives a fresh data key per *root* execution (its
+//! sub-workflows share it, as they share its sealed values) and keeps the
+//! keys it unwrapped in a [`KeyCache`] (five minutes, a bounded number),
+//! found by root execution and wrapped key, so the actions of one execution
+//! on one Lambda instance cost one `Decrypt`. A KMS error becomes
+//! [`SealError::KeyService`], retryable when the network or KMS itself
+//! failed, so the message (or API request) is tried again rather than the
+//! action failed.
 
-use super::{LocalKeySealer, SealError, Sealed, Sealer};
+use super::cache::KeyCache;
+use super::{Keyring, LocalKeySealer, RootKey, SealError, Sealed, Sealer, WrappedKey};
 use crate::aws::describe_sdk_error;
 use aws_sdk_kms::Client;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use secrecy::zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The encryption-context key binding a data key to its execution.
 const CONTEXT_KEY: &str = "bora:execution_id";
@@ -33,13 +47,15 @@ const CONTEXT_KEY: &str = "bora:execution_id";
 pub enum KmsError {
     /// KMS refused or failed the call (network, permissions, a disabled
     /// key, or a wrapped key presented for another execution). Retrying
-    /// helps only for network or throttling errors.
+    /// helps only when `retryable`.
     #[error("KMS {operation}: {reason}")]
     Kms {
         /// The KMS operation.
         operation: &'static str,
         /// KMS's error code and message.
         reason: String,
+        /// True for network, throttling and KMS-internal failures.
+        retryable: bool,
     },
     /// KMS answered with a data key that is not 32 bytes: a misconfigured
     /// key spec. Operator's fault.
@@ -50,14 +66,22 @@ pub enum KmsError {
     Seal(#[from] SealError),
 }
 
-/// A data key as KMS wrapped it: safe to store next to the values it seals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WrappedKey {
-    /// The KMS key (ARN) that wrapped it.
-    pub kms_key_id: String,
-    /// KMS's ciphertext blob of the data key, base64 in JSON.
-    #[serde(with = "super::base64_bytes")]
-    pub ciphertext: Vec<u8>,
+impl From<KmsError> for SealError {
+    fn from(error: KmsError) -> SealError {
+        match error {
+            KmsError::Kms {
+                operation,
+                reason,
+                retryable,
+            } => SealError::KeyService {
+                operation,
+                reason,
+                retryable,
+            },
+            KmsError::BadDataKey(_) => SealError::Encrypt(error.to_string()),
+            KmsError::Seal(error) => error,
+        }
+    }
 }
 
 /// A sealed value together with the wrapped data key that sealed it.
@@ -91,14 +115,34 @@ impl std::fmt::Debug for ExecutionSealer {
     }
 }
 
-fn kms_error<E, R>(operation: &'static str, error: aws_sdk_kms::error::SdkError<E, R>) -> KmsError
+/// KMS error codes that say "try again later" rather than "no".
+const RETRYABLE_CODES: &[&str] = &[
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "KeyUnavailableException",
+    "ThrottlingException",
+    "LimitExceededException",
+];
+
+fn kms_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> KmsError
 where
-    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    let retryable = match &error {
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .is_some_and(|code| RETRYABLE_CODES.contains(&code)),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    };
     KmsError::Kms {
         operation,
         reason: describe_sdk_error(&error),
+        retryable,
     }
 }
 
@@ -201,5 +245,76 @@ impl Sealer for ExecutionSealer {
 
     fn unseal(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, SealError> {
         self.inner.unseal(sealed, aad)
+    }
+}
+
+/// The [`Keyring`] on KMS: a data key per root execution, unwrapped keys
+/// cached; see the module doc.
+pub struct KmsKeyring {
+    kms: KmsSealer,
+    cache: KeyCache,
+}
+
+impl std::fmt::Debug for KmsKeyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsKeyring")
+            .field("kms_key_id", &self.kms.key_id)
+            .finish()
+    }
+}
+
+impl KmsKeyring {
+    /// How long an unwrapped data key is kept: long enough for the actions
+    /// of a short execution, short enough that a disabled KMS key or
+    /// revoked permission stops working here within minutes.
+    pub const CACHE_TTL: Duration = Duration::from_secs(300);
+    /// How many unwrapped data keys are kept (a few hundred bytes each).
+    pub const CACHE_CAPACITY: usize = 1024;
+
+    /// A keyring on `kms` with the default cache.
+    pub fn new(kms: KmsSealer) -> Self {
+        Self::with_cache(kms, Self::CACHE_TTL, Self::CACHE_CAPACITY)
+    }
+
+    /// A keyring on `kms` keeping at most `capacity` keys for `ttl` each
+    /// (capacity 0: no cache, one `Decrypt` per open).
+    pub fn with_cache(kms: KmsSealer, ttl: Duration, capacity: usize) -> Self {
+        KmsKeyring {
+            kms,
+            cache: KeyCache::new(ttl, capacity),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Keyring for KmsKeyring {
+    async fn for_new_root(&self, root_execution_id: &str) -> Result<RootKey, SealError> {
+        let sealer = self.kms.for_execution(root_execution_id).await?;
+        let wrapped = sealer.wrapped_key().clone();
+        Ok(RootKey {
+            sealer: Arc::new(sealer),
+            wrapped: Some(wrapped),
+        })
+    }
+
+    async fn open(
+        &self,
+        wrapped: Option<&WrappedKey>,
+        root_execution_id: &str,
+    ) -> Result<Arc<dyn Sealer>, SealError> {
+        let Some(wrapped) = wrapped else {
+            return Err(SealError::WrongKeyring(
+                "the value has no KMS-wrapped data key beside it: it was sealed with local \
+                 key files (bora run / serve), which this deployment does not hold"
+                    .into(),
+            ));
+        };
+        if let Some(sealer) = self.cache.get(root_execution_id, wrapped) {
+            return Ok(sealer);
+        }
+        let sealer: Arc<dyn Sealer> = Arc::new(self.kms.open(root_execution_id, wrapped).await?);
+        self.cache
+            .insert(root_execution_id, wrapped, sealer.clone());
+        Ok(sealer)
     }
 }

@@ -18,17 +18,23 @@
 //! The first 8 bytes of SHA-256 over a fixed label and the key, in hex:
 //! short enough to store with every value, stable across restarts, and it
 //! reveals nothing usable about the key.
+//!
+//! # As a keyring
+//! [`LocalKeyring`] hands the same sealer to every execution and stores no
+//! wrapped key: the key files are the whole secret, which is what the
+//! embedded default (one machine, one database) wants.
 
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use secrecy::zeroize::Zeroizing;
 
-use super::{SealError, Sealed, Sealer};
+use super::{Keyring, RootKey, SealError, Sealed, Sealer, WrappedKey};
 
 /// Length of an AES-256 key in bytes.
 const KEY_LEN: usize = 32;
@@ -170,6 +176,53 @@ impl Sealer for LocalKeySealer {
             .map_err(|_| SealError::Integrity {
                 key_id: key.id.clone(),
             })
+    }
+}
+
+/// The [`Keyring`] of the embedded default: one local sealer for every
+/// execution (see the module doc).
+#[derive(Clone)]
+pub struct LocalKeyring {
+    sealer: Arc<dyn Sealer>,
+}
+
+impl LocalKeyring {
+    /// A keyring that seals and unseals everything with `sealer`.
+    pub fn new(sealer: impl Sealer + 'static) -> Self {
+        LocalKeyring {
+            sealer: Arc::new(sealer),
+        }
+    }
+}
+
+impl std::fmt::Debug for LocalKeyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalKeyring")
+    }
+}
+
+#[async_trait::async_trait]
+impl Keyring for LocalKeyring {
+    async fn for_new_root(&self, _root_execution_id: &str) -> Result<RootKey, SealError> {
+        Ok(RootKey {
+            sealer: self.sealer.clone(),
+            wrapped: None,
+        })
+    }
+
+    async fn open(
+        &self,
+        wrapped: Option<&WrappedKey>,
+        _root_execution_id: &str,
+    ) -> Result<Arc<dyn Sealer>, SealError> {
+        match wrapped {
+            None => Ok(self.sealer.clone()),
+            Some(wrapped) => Err(SealError::WrongKeyring(format!(
+                "the value was sealed with a data key wrapped by KMS key '{}', but this \
+                 deployment seals with local key files and has no KMS",
+                wrapped.kms_key_id
+            ))),
+        }
     }
 }
 
@@ -351,6 +404,31 @@ mod tests {
         assert!(json["nonce"].is_string() && json["ciphertext"].is_string());
         let back: Sealed = serde_json::from_value(json).unwrap();
         assert_eq!(back, sealed);
+    }
+
+    #[test]
+    fn a_dropped_cipher_zeroes_its_key_schedule() {
+        // Compile-time: the `zeroize` features of `aes` and `polyval`
+        // (workspace Cargo.toml) are on, so keys do not outlive a sealer.
+        fn zeroed_on_drop<T: secrecy::zeroize::ZeroizeOnDrop>() {}
+        zeroed_on_drop::<aes::Aes256>();
+    }
+
+    #[tokio::test]
+    async fn the_local_keyring_gives_one_sealer_and_refuses_a_kms_wrapped_value() {
+        let keyring = LocalKeyring::new(LocalKeySealer::from_keys(&[7; 32], &[]));
+        let key = keyring.for_new_root("root-1").await.unwrap();
+        assert!(key.wrapped.is_none());
+        let sealed = key.sealer.seal(b"token", b"root-1").unwrap();
+        let opened = keyring.open(None, "root-1").await.unwrap();
+        assert_eq!(opened.unseal(&sealed, b"root-1").unwrap(), b"token");
+        let wrapped = WrappedKey {
+            kms_key_id: "arn:aws:kms:eu-west-1:1:key/k".into(),
+            ciphertext: vec![1, 2, 3],
+        };
+        let error = keyring.open(Some(&wrapped), "root-1").await.err().unwrap();
+        assert!(matches!(error, SealError::WrongKeyring(_)), "{error}");
+        assert!(error.to_string().contains("key/k"), "{error}");
     }
 
     #[test]

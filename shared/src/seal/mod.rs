@@ -7,30 +7,46 @@
 //! for new seals and any number of old keys for unsealing.
 //!
 //! The associated data (`aad`) binds a ciphertext to its context, in bora
-//! the execution id: a sealed token copied into another execution's record
-//! does not unseal there.
+//! the root execution id: a sealed token copied into another execution's
+//! record does not unseal there.
 //!
-//! # How a KMS fits
-//! The trait is synchronous on purpose: sealing is pure CPU work once the
-//! key is in memory, and a sync trait is object-safe (`&dyn Sealer`). A KMS
-//! sealer does envelope encryption: at execution create an async step asks
-//! the KMS for a fresh data key (plaintext + KMS-wrapped copy), builds an
-//! in-memory sealer from the plaintext data key (the same AES-256-GCM code
-//! as [`LocalKeySealer`]) and stores the wrapped copy next to the sealed
-//! values, with `key_id` naming it. To unseal, the async step asks the KMS
-//! to unwrap the stored data key first, then unseals synchronously. The
-//! network calls thus stay outside the trait, and one KMS call serves all
-//! the secrets of an execution.
+//! # Two ports: [`Sealer`] (sync) and [`Keyring`] (async)
+//! [`Sealer`] is synchronous on purpose: sealing is pure CPU work once the
+//! key is in memory, and the sync trait is object-safe and usable from the
+//! sync `prepare_execution`. Where the key comes from may need the network,
+//! so the handlers do not hold a sealer but a [`Keyring`], asked once per
+//! root execution for the sealer of its secrets:
+//!
+//! - at execution create, [`Keyring::for_new_root`] gives a sealer and,
+//!   with envelope encryption, the wrapped data key to store beside the
+//!   sealed values ([`RootKey`]);
+//! - to unseal, [`Keyring::open`] takes that stored [`WrappedKey`] back and
+//!   gives the sealer that unseals them.
+//!
+//! Two keyrings:
+//! - [`LocalKeyring`] (the embedded default): one [`LocalKeySealer`] (key
+//!   files beside the SQLite database) for every execution, no wrapped key.
+//! - `KmsKeyring` (feature `aws`, the Lambda functions): envelope
+//!   encryption, a fresh KMS data key per root execution, bound to it by
+//!   the KMS encryption context; unwrapped keys are kept a few minutes in a
+//!   small cache so one Lambda instance does not call KMS for every action
+//!   of the same execution. See `seal/kms.rs`.
+//!
+//! A sub-workflow copies its parent's sealed values as they are: they are
+//! bound to the root execution, whose wrapped key they carry.
 
+#[cfg(feature = "aws")]
+mod cache;
 #[cfg(feature = "aws")]
 pub mod kms;
 mod local;
 
 #[cfg(feature = "aws")]
-pub use kms::KmsSealer;
-pub use local::LocalKeySealer;
+pub use kms::{KmsKeyring, KmsSealer};
+pub use local::{LocalKeySealer, LocalKeyring};
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A sealed secret: safe to store and to log (it reveals only its length).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +59,52 @@ pub struct Sealed {
     /// Ciphertext followed by the authentication tag, base64 in JSON.
     #[serde(with = "base64_bytes")]
     pub ciphertext: Vec<u8>,
+}
+
+/// A data key as a key service (KMS) wrapped it: safe to store next to the
+/// values it seals, useless without the key service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// The KMS key (ARN) that wrapped it.
+    pub kms_key_id: String,
+    /// KMS's ciphertext blob of the data key, base64 in JSON.
+    #[serde(with = "base64_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// The key of one root execution's secrets, as [`Keyring::for_new_root`]
+/// gives it.
+#[derive(Clone)]
+pub struct RootKey {
+    /// Seals the execution's secrets.
+    pub sealer: Arc<dyn Sealer>,
+    /// The wrapped data key, to store beside the sealed values (`None` when
+    /// the keyring needs nothing stored, as [`LocalKeyring`]).
+    pub wrapped: Option<WrappedKey>,
+}
+
+impl std::fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootKey")
+            .field("sealer", &"***")
+            .field("wrapped", &self.wrapped)
+            .finish()
+    }
+}
+
+/// Gives the [`Sealer`] of a root execution's secrets; see the module doc.
+#[async_trait::async_trait]
+pub trait Keyring: Send + Sync {
+    /// The key for the secrets of a new root execution.
+    async fn for_new_root(&self, root_execution_id: &str) -> Result<RootKey, SealError>;
+
+    /// The sealer that unseals the secrets of `root_execution_id`, given
+    /// the wrapped key stored beside them (if any).
+    async fn open(
+        &self,
+        wrapped: Option<&WrappedKey>,
+        root_execution_id: &str,
+    ) -> Result<Arc<dyn Sealer>, SealError>;
 }
 
 /// Encrypts and decrypts secrets with authenticated encryption.
@@ -91,6 +153,25 @@ pub enum SealError {
     /// sizes). Bug or resource fault.
     #[error("sealing failed: {0}")]
     Encrypt(String),
+    /// The key service (KMS) failed or refused: unreachable, throttled, no
+    /// permission, a disabled key, or a wrapped key presented for another
+    /// execution. Retrying helps only when `retryable` (network, throttling,
+    /// the service's own failures).
+    #[error("key service (KMS) {operation} failed: {reason}")]
+    KeyService {
+        /// The operation (`GenerateDataKey`, `Decrypt`).
+        operation: &'static str,
+        /// The service's error code and message, or the network error.
+        reason: String,
+        /// True when the same call may succeed later.
+        retryable: bool,
+    },
+    /// The stored value and this deployment's keyring do not match: a
+    /// value sealed with a KMS data key where only key files are loaded,
+    /// or one without a wrapped key where KMS is used. Operator's fault
+    /// (records moved between deployments); retrying does not help.
+    #[error("cannot unseal: {0}")]
+    WrongKeyring(String),
     /// The key file could not be read, created or parsed. Operator's fault
     /// (path, permissions, content); retrying does not help.
     #[error("seal key file {path}: {reason}")]
@@ -100,6 +181,20 @@ pub enum SealError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl SealError {
+    /// True when the same operation may succeed later (a key service that
+    /// was unreachable or busy).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SealError::KeyService {
+                retryable: true,
+                ..
+            }
+        )
+    }
 }
 
 /// serde helper: `Vec<u8>` as standard base64 text.

@@ -8,7 +8,9 @@
 //! - [`catalog`]: endpoint selection in the token's own service catalog.
 //!
 //! A [`TargetCloud`] holds the token as a [`Secret`]; at rest it becomes a
-//! [`SealedTarget`] whose token is sealed and bound to the execution id.
+//! [`SealedTarget`] whose token is sealed and bound to the root execution
+//! id, with the wrapped data key that sealed it when the keyring is KMS
+//! (see [`crate::seal`]).
 
 pub mod catalog;
 pub mod credentials;
@@ -24,7 +26,7 @@ pub use policy::{CheckedUrl, OutboundPolicy, PolicyError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::seal::{SealError, Sealed, Sealer};
+use crate::seal::{Keyring, RootKey, SealError, Sealed, Sealer, WrappedKey};
 use crate::secret::Secret;
 
 /// A validated target cloud, as given at execution create.
@@ -62,6 +64,10 @@ pub struct SealedTarget {
     pub auth_url: String,
     /// The sealed token.
     pub token: Sealed,
+    /// The KMS-wrapped data key that sealed the token; absent with local
+    /// key files (and in records written before KMS sealing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_key: Option<WrappedKey>,
     /// The CA bundle as PEM text (not secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
@@ -119,11 +125,16 @@ impl TargetCloud {
         })
     }
 
-    /// The storage form, with the token sealed for `execution_id`.
-    pub fn seal(&self, sealer: &dyn Sealer, execution_id: &str) -> Result<SealedTarget, SealError> {
+    /// The storage form, with the token sealed by `key` for the root
+    /// execution `root_execution_id`.
+    pub fn seal(&self, key: &RootKey, root_execution_id: &str) -> Result<SealedTarget, SealError> {
         Ok(SealedTarget {
             auth_url: self.auth_url.clone(),
-            token: sealer.seal(self.token.expose().as_bytes(), &token_aad(execution_id))?,
+            token: key.sealer.seal(
+                self.token.expose().as_bytes(),
+                &token_aad(root_execution_id),
+            )?,
+            wrapped_key: key.wrapped.clone(),
             // Validated PEM is ASCII text; lossy conversion never triggers.
             ca_pem: self
                 .ca_pem
@@ -142,6 +153,20 @@ impl TargetCloud {
 }
 
 impl SealedTarget {
+    /// Open the key that sealed the token (KMS `Decrypt` or a cache hit with
+    /// a KMS keyring), then unseal it for the root execution
+    /// `root_execution_id`.
+    pub async fn open(
+        &self,
+        keyring: &dyn Keyring,
+        root_execution_id: &str,
+    ) -> Result<TargetCloud, SealError> {
+        let sealer = keyring
+            .open(self.wrapped_key.as_ref(), root_execution_id)
+            .await?;
+        self.unseal(sealer.as_ref(), root_execution_id)
+    }
+
     /// Unseal the token; fails when the record was moved to another
     /// execution, altered, or sealed with a key no longer loaded.
     pub fn unseal(
@@ -181,7 +206,7 @@ impl SealedTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::LocalKeySealer;
+    use crate::seal::{LocalKeySealer, LocalKeyring};
 
     fn target() -> TargetCloud {
         TargetCloud {
@@ -207,14 +232,38 @@ mod tests {
         assert!(!view.to_string().contains("secret-token"));
     }
 
-    #[test]
-    fn sealed_target_round_trips_only_for_its_execution() {
-        let sealer = LocalKeySealer::from_keys(&[9; 32], &[]);
-        let sealed = target().seal(&sealer, "exec-1").unwrap();
+    #[tokio::test]
+    async fn sealed_target_round_trips_only_for_its_execution() {
+        let keyring = LocalKeyring::new(LocalKeySealer::from_keys(&[9; 32], &[]));
+        let key = keyring.for_new_root("exec-1").await.unwrap();
+        let sealed = target().seal(&key, "exec-1").unwrap();
         let stored = serde_json::to_string(&sealed).unwrap();
         assert!(!stored.contains("secret-token"), "{stored}");
+        // With local key files nothing is wrapped, and the stored form is
+        // the one records had before KMS sealing.
+        assert!(!stored.contains("wrapped_key"), "{stored}");
         let loaded: SealedTarget = serde_json::from_str(&stored).unwrap();
-        assert_eq!(loaded.unseal(&sealer, "exec-1").unwrap(), target());
-        assert!(loaded.unseal(&sealer, "exec-2").is_err());
+        assert_eq!(loaded.open(&keyring, "exec-1").await.unwrap(), target());
+        assert!(loaded.open(&keyring, "exec-2").await.is_err());
+    }
+
+    #[test]
+    fn a_wrapped_key_is_stored_beside_the_token_and_read_back() {
+        let key = RootKey {
+            sealer: std::sync::Arc::new(LocalKeySealer::from_keys(&[9; 32], &[])),
+            wrapped: Some(WrappedKey {
+                kms_key_id: "arn:aws:kms:us-east-1:1:key/k".into(),
+                ciphertext: vec![7; 24],
+            }),
+        };
+        let sealed = target().seal(&key, "exec-1").unwrap();
+        let stored = serde_json::to_value(&sealed).unwrap();
+        assert_eq!(
+            stored["wrapped_key"]["kms_key_id"],
+            "arn:aws:kms:us-east-1:1:key/k"
+        );
+        let loaded: SealedTarget = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.wrapped_key, key.wrapped);
+        assert!(!format!("{key:?}").contains("9, 9"), "{key:?}");
     }
 }

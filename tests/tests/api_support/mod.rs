@@ -78,7 +78,7 @@ async fn serve_on_aws(
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> aws::AwsBackend {
     let backend = aws::AwsBackend::create(bora::actions::ActionRegistry::standard(), 6).await;
-    let key = aws::kms_key(&backend.sdk).await;
+    let key = aws::kms_key(&aws_sdk_kms::Client::new(&backend.sdk)).await;
     let functions = bora::lambda::AwsDeps::build(backend.lambda_config(&key, 6)).await;
     let router = bora::lambda::api_router(&functions);
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);

@@ -25,6 +25,17 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     bora::aws::sdk_config(Some(&endpoint())).await
 }
 
+/// A fresh KMS key on the emulator; returns its id.
+pub async fn kms_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .expect("create a KMS key on the emulator")
+        .key_metadata
+        .expect("CreateKey answers the key's metadata")
+        .key_id
+}
+
 /// A unique name prefix for one test's table and queues.
 pub fn unique_prefix() -> String {
     format!("bora-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
@@ -107,18 +118,6 @@ impl AwsBackend {
     }
 }
 
-/// A fresh KMS key on the emulator (its id).
-pub async fn kms_key(sdk: &aws_config::SdkConfig) -> String {
-    aws_sdk_kms::Client::new(sdk)
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id
-}
-
 impl AwsBackend {
     /// The Lambda functions' configuration for this backend's table and
     /// queues, as their environment would give it.
@@ -134,6 +133,8 @@ impl AwsBackend {
             "BORA_KMS_KEY_ID" => Some(kms_key_id.to_string()),
             "BORA_MAX_RECEIVE_COUNT" => Some(max_receive_count.to_string()),
             "AWS_ENDPOINT_URL" => Some(endpoint()),
+            // The test clouds listen on loopback (scripts/test allows it).
+            "BORA_TARGET_ALLOW_CIDRS" => std::env::var(name).ok(),
             _ => None,
         })
         .unwrap()
