@@ -984,6 +984,21 @@ child:
         projects: <% task().result.content.projects.select($.name) %>
 "#;
 
+/// ON_CLOUD's `whoami` ended in SUCCESS, its Keystone actions (in the
+/// execution and in its sub-workflow) having seen `cloud`'s project.
+fn assert_ran_on(execution: &bora::store::ExecutionRecord, cloud: &clouds::Cloud) {
+    assert_eq!(
+        execution.state,
+        ExecutionState::Success,
+        "{:?}",
+        execution.state_info
+    );
+    assert_eq!(
+        execution.output,
+        json!({"projects": [cloud.project], "child_projects": [cloud.project]})
+    );
+}
+
 /// Test cloud A as an execution's target, with a fresh token.
 async fn target_on_cloud_a() -> (clouds::Cloud, bora::target::TargetCloud) {
     let a = clouds::cloud("KS_A");
@@ -1141,16 +1156,7 @@ async fn a_target_token_is_sealed_with_a_kms_data_key_that_other_lambda_instance
     let execution = lambda.pump_until_done(&created.id, 30).await;
     // THEN the Keystone actions, in the execution and in its sub-workflow,
     // ran on cloud A with the unsealed token.
-    assert_eq!(
-        execution.state,
-        ExecutionState::Success,
-        "{:?}",
-        execution.state_info
-    );
-    assert_eq!(
-        execution.output,
-        json!({"projects": [a.project], "child_projects": [a.project]})
-    );
+    assert_ran_on(&execution, &a);
     // AND the table holds the wrapped key, beside the token of the
     // execution and of its sub-workflow, but never the token.
     let items = table_items_as_text(&f).await;
@@ -1341,16 +1347,7 @@ async fn x_target_headers_through_api_gateway_run_on_the_target_and_a_partial_se
     );
     let id = created["id"].as_str().unwrap().to_string();
     let execution = lambda.pump_until_done(&id, 30).await;
-    assert_eq!(
-        execution.state,
-        ExecutionState::Success,
-        "{:?}",
-        execution.state_info
-    );
-    assert_eq!(
-        execution.output,
-        json!({"projects": [a.project], "child_projects": [a.project]})
-    );
+    assert_ran_on(&execution, &a);
     // ... and neither the table nor the API's answers hold the token.
     let items = table_items_as_text(&f).await;
     assert!(
