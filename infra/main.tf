@@ -144,8 +144,10 @@ locals {
   consume       = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:SendMessage"]
   policies = {
     "create-execution" = [
-      { actions = local.table_actions, resources = [aws_dynamodb_table.table.arn, "${aws_dynamodb_table.table.arn}/index/*"] },
-      { actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.complete_task.arn] },
+      # The API also deletes (executions, registered entries).
+      { actions = concat(local.table_actions, ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]), resources = [aws_dynamodb_table.table.arn, "${aws_dynamodb_table.table.arn}/index/*"] },
+      # State changes, reruns and async results from the API.
+      { actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.complete_task.arn, aws_sqs_queue.run_task.arn] },
       { actions = ["kms:GenerateDataKey"], resources = [aws_kms_key.seal.arn] },
     ]
     "run-task" = [
@@ -158,7 +160,7 @@ locals {
       { actions = local.table_actions, resources = [aws_dynamodb_table.table.arn] },
       { actions = local.consume, resources = [aws_sqs_queue.complete_task.arn] },
       { actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.run_task.arn] },
-      { actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [aws_kms_key.seal.arn] },
+      # No KMS: a sub-workflow copies its parent's sealed target as it is.
     ]
   }
 }

@@ -235,3 +235,89 @@ fn terraform_declares_the_same_resources_with_the_same_names() {
         );
     }
 }
+
+/// The IAM actions `template.yaml` grants a function (`AWS::Serverless::Function`
+/// named by its `BuildProperties.Binary`), and CloudWatch Logs aside.
+fn sam_actions(template: &Value, binary: &str) -> HashSet<String> {
+    let resources = template["Resources"].as_mapping().unwrap();
+    let function = resources
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .unwrap_or_else(|| panic!("no function for {binary}"));
+    let mut actions = HashSet::new();
+    for policy in function["Properties"]["Policies"].as_sequence().unwrap() {
+        for statement in policy["Statement"].as_sequence().unwrap() {
+            match &statement["Action"] {
+                Value::String(one) => {
+                    actions.insert(one.clone());
+                }
+                Value::Sequence(many) => {
+                    actions.extend(many.iter().filter_map(|a| a.as_str().map(String::from)));
+                }
+                other => panic!("unexpected Action {other:?}"),
+            }
+        }
+    }
+    actions
+}
+
+/// The IAM actions `infra/main.tf` grants a function: the quoted
+/// `service:Action` strings of its entry in `local.policies`, with the
+/// `local.*` lists it names expanded.
+fn terraform_actions(main_tf: &str, function: &str) -> HashSet<String> {
+    let quoted = |text: &str| -> Vec<String> {
+        text.split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                s.split_once(':').is_some_and(|(service, action)| {
+                    !service.is_empty()
+                        && service.chars().all(|c| c.is_ascii_lowercase())
+                        && action
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_uppercase())
+                })
+            })
+            .map(String::from)
+            .collect()
+    };
+    let start = main_tf
+        .find(&format!("\"{function}\" = ["))
+        .unwrap_or_else(|| panic!("infra/main.tf has no policies for {function}"));
+    let block = &main_tf[start..];
+    let block = &block[..block.find("\n    ]").unwrap()];
+    let mut actions: HashSet<String> = quoted(block).into_iter().collect();
+    for local in ["table_actions", "consume"] {
+        if block.contains(&format!("local.{local}")) {
+            let line = main_tf
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{local} ")))
+                .unwrap();
+            actions.extend(quoted(line));
+        }
+    }
+    actions
+}
+
+#[test]
+fn sam_and_terraform_grant_each_function_the_same_actions() {
+    let template = template();
+    let main_tf = std::fs::read_to_string(root().join("infra/main.tf")).unwrap();
+    for function in ["create-execution", "run-task", "complete-task"] {
+        let sam = sam_actions(&template, function);
+        let terraform = terraform_actions(&main_tf, function);
+        assert!(!sam.is_empty(), "{function}: no actions in template.yaml");
+        assert_eq!(sam, terraform, "{function}: template.yaml vs infra/main.tf");
+    }
+    // Least privilege where it matters: only the API deletes, only
+    // create-execution makes data keys, only run-task opens them.
+    assert!(sam_actions(&template, "create-execution").contains("dynamodb:DeleteItem"));
+    assert!(!sam_actions(&template, "run-task").contains("dynamodb:DeleteItem"));
+    assert!(
+        !sam_actions(&template, "complete-task")
+            .iter()
+            .any(|a| a.starts_with("kms:"))
+    );
+    assert!(!sam_actions(&template, "run-task").contains("kms:GenerateDataKey"));
+}
