@@ -22,7 +22,9 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv
 fi
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+# Through our wrapper: DynamoDB requests applied one at a time, as DynamoDB
+# applies each atomically (see moto_server.py).
+"$venv/bin/python" "$(dirname "$0")/moto_server.py" 127.0.0.1 "$port" >"$work/moto.log" 2>&1 &
 echo $! >"$work/moto.pid"
 
 for _ in $(seq 1 100); do
