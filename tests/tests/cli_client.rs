@@ -140,15 +140,7 @@ fn client_creates_runs_and_completes_an_async_action_with_mistral_tables() {
     assert_eq!(row(&shown, "Workflow name"), ["Workflow name", "cl_async"]);
     assert_eq!(row(&shown, "State info"), ["State info", "None"]);
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let task = loop {
-        let tasks = server.json(&["task-list", &id]);
-        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
-            break t.clone();
-        }
-        assert!(Instant::now() < deadline, "no task in {id}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let task = first_task(&server, &id);
     assert_eq!(task["Name"], "t1");
     assert_eq!(task["State"], "RUNNING");
     assert_eq!(task["Finished at"], "<none>");
@@ -208,11 +200,26 @@ fn client_creates_runs_and_completes_an_async_action_with_mistral_tables() {
     assert!(!server.run(&["workflow-get", "cl_async"]).status.success());
 }
 
+/// The first task of execution `id`, once there is one.
+fn first_task(server: &Serve, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks = server.json(&["task-list", id]);
+        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
+            return t.clone();
+        }
+        assert!(Instant::now() < deadline, "no task in {id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// t1 waits for its result from outside (std.async_noop), so the pause
+/// below always lands while t1 runs, however slow the machine.
 const SLOW_WF: &str = r#"version: '2.0'
 cl_slow:
   tasks:
     t1:
-      action: std.echo output=one delay=1
+      action: std.async_noop
       on-success: t2
     t2:
       action: std.echo output=<% env().greeting %>
@@ -243,9 +250,20 @@ fn client_pauses_resumes_and_updates_the_env_of_an_execution() {
     ]);
     let id = execution["ID"].as_str().unwrap().to_string();
 
+    let task_id = first_task(&server, &id)["ID"].as_str().unwrap().to_string();
+    let action = server.json(&["action-execution-list", &task_id]);
+    let action_id = action[0]["ID"].as_str().unwrap().to_string();
+
     let paused = server.json(&["execution-update", &id, "-s", "PAUSED"]);
     assert_eq!(paused["State"], "PAUSED");
-    std::thread::sleep(Duration::from_millis(1500));
+    // t1's result arrives while paused: t1 ends, the execution stays paused.
+    server.json(&["action-execution-update", &action_id, "--state", "SUCCESS"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.json(&["task-get", &task_id])["State"] != "SUCCESS" {
+        assert!(Instant::now() < deadline, "t1 did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(server.json(&["execution-get", &id])["State"], "PAUSED");
 
     let resumed = server.table(&[

@@ -93,6 +93,19 @@ mc_async:
         greeting: <% task().result %>
 "#;
 
+/// The first task of execution `id`, once there is one.
+fn first_task(server: &Serve, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks = mistral_json(server, &["task-list", id]);
+        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
+            return t.clone();
+        }
+        assert!(Instant::now() < deadline, "no task in {id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn mistralclient_creates_runs_and_completes_an_async_action_on_bora() {
     let server = serve();
@@ -121,15 +134,7 @@ fn mistralclient_creates_runs_and_completes_an_async_action_on_bora() {
     assert_eq!(got["Workflow ID"], created[0]["ID"]);
 
     // The async task appears and waits for its result.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let task = loop {
-        let tasks = mistral_json(&server, &["task-list", &id]);
-        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
-            break t.clone();
-        }
-        assert!(Instant::now() < deadline, "no task in {id}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let task = first_task(&server, &id);
     assert_eq!(task["Name"], "t1");
     assert_eq!(task["State"], "RUNNING");
     assert_eq!(task["Workflow Execution ID"], id.as_str());
@@ -173,11 +178,13 @@ fn mistralclient_creates_runs_and_completes_an_async_action_on_bora() {
     assert_eq!(result, serde_json::json!({"x": 1}));
 }
 
-const SLOW_WF: &str = r#"version: '2.0'
-mc_slow:
+/// t1 waits for its result from outside (std.async_noop), so the pause
+/// below always lands while t1 runs, however slow the machine.
+const WAITING_WF: &str = r#"version: '2.0'
+mc_waiting:
   tasks:
     t1:
-      action: std.echo output=one delay=1
+      action: std.async_noop
       on-success: t2
     t2:
       action: std.echo output=two
@@ -189,17 +196,29 @@ mc_slow:
 fn mistralclient_pauses_and_resumes_an_execution_on_bora() {
     let server = serve();
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "slow.yaml", SLOW_WF);
+    let file = write(dir.path(), "waiting.yaml", WAITING_WF);
     mistral_json(&server, &["workflow-create", &file]);
-    let execution = mistral_json(&server, &["execution-create", "mc_slow"]);
+    let execution = mistral_json(&server, &["execution-create", "mc_waiting"]);
     let id = execution["ID"].as_str().unwrap().to_string();
+    let task_id = first_task(&server, &id)["ID"].as_str().unwrap().to_string();
+    let actions = mistral_json(&server, &["action-execution-list", &task_id]);
+    let action_id = actions[0]["ID"].as_str().unwrap().to_string();
 
-    // WHEN paused while t1 sleeps
+    // WHEN paused while t1 waits, and t1's result arrives meanwhile
     let paused = mistral_json(&server, &["execution-update", "-s", "PAUSED", &id]);
     assert_eq!(paused["State"], "PAUSED");
+    mistral_json(
+        &server,
+        &["action-execution-update", "--state", "SUCCESS", &action_id],
+    );
     // THEN it stays paused after t1 has finished, and t2 does not run
     // (bora may create it, IDLE, to start on resume)
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mistral_json(&server, &["task-get", &task_id])["State"] != "SUCCESS" {
+        assert!(Instant::now() < deadline, "t1 did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     let still = mistral_json(&server, &["execution-get", &id]);
     assert_eq!(still["State"], "PAUSED");
     let tasks = mistral_json(&server, &["task-list", &id]);
