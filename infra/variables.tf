@@ -35,7 +35,7 @@ variable "max_receive_count" {
 }
 
 variable "artifacts_dir" {
-  description = "Where `cargo lambda build --release --arm64 --output-format zip` put the zips (one folder per function)."
+  description = "Where the zips are, one folder per function holding bootstrap.zip (`scripts/aws/build-functions.sh --zip` puts them in $BORA_CACHE/target-lambda/functions/arm64)."
   type        = string
   default     = "../target/lambda"
 }
