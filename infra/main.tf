@@ -227,7 +227,8 @@ resource "aws_apigatewayv2_integration" "create_execution" {
 
 resource "aws_apigatewayv2_route" "create_execution" {
   api_id    = aws_apigatewayv2_api.http.id
-  route_key = "POST /v2/executions"
+  # The default route: every path of the REST API v2 reaches the router.
+  route_key = "$default"
   target    = "integrations/${aws_apigatewayv2_integration.create_execution.id}"
 }
 

@@ -174,6 +174,14 @@ fn functions_are_named_like_their_crates_and_report_batch_failures() {
                     let types = &event["Properties"]["FunctionResponseTypes"];
                     assert_eq!(types[0].as_str(), Some("ReportBatchItemFailures"));
                 }
+                if event.get("Type").and_then(Value::as_str) == Some("HttpApi") {
+                    // The default route: every API path reaches the router.
+                    let properties = &event["Properties"];
+                    assert!(
+                        properties.get("Path").is_none() && properties.get("Method").is_none(),
+                        "{binary}: the HttpApi event must be the default route, not {properties:?}"
+                    );
+                }
             }
         }
         binaries.push(binary);
@@ -207,6 +215,8 @@ fn terraform_declares_the_same_resources_with_the_same_names() {
         ("ReportBatchItemFailures", "ReportBatchItemFailures"),
         ("provided.al2023", "provided.al2023"),
         ("arm64", "arm64"),
+        // create-execution serves every route.
+        ("Type: HttpApi", "route_key = \"$default\""),
     ] {
         assert!(template.contains(sam), "template.yaml lacks {sam}");
         assert!(infra.contains(terraform), "infra/ lacks {terraform}");
