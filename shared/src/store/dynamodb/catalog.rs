@@ -21,14 +21,18 @@
 //! kind's partition (consistent `Query`) and filters, sorts and pages in
 //! memory ([`page_in_memory`], the same meaning as the SQLite adapter's SQL).
 //!
-//! Executions are listed for the deployment's project: their ids come from
-//! the `by-project-state` index (one `Query` per state, or only the state
-//! filtered on), their records from consistent `BatchGetItem`s, then they
-//! are filtered and paged in memory. The index lags writes by DynamoDB's
+//! Executions are listed for the deployment's project from the
+//! `by-project-state` index (sort key `<created_at>#<id>`). In the API's
+//! default order (by creation) with at most a `state` filter, a page is
+//! read from the index alone: one `Query` per state starting after the
+//! marker, merged, `limit` kept. Any other query reads the ids of all the
+//! project's executions from the index (one `Query` per state, or only the
+//! state filtered on), their records with consistent `BatchGetItem`s, and
+//! filters and pages them in memory. The index lags writes by DynamoDB's
 //! usual fraction of a second, so a just-created execution can be missing
 //! from a list for that long (reads by id are consistent). The cost of a
-//! list grows with the project's executions: set `BORA_FINISHED_TTL_DAYS`
-//! so finished ones expire. Task and action executions are read through
+//! list in another order or with other filters grows with the project's
+//! executions: set `BORA_FINISHED_TTL_DAYS` so finished ones expire. Task and action executions are read through
 //! their execution's or task's partition when the query names one (what
 //! the clients do), and through all the project's executions otherwise.
 //!
@@ -44,8 +48,8 @@ use super::{
 };
 use crate::engine::states::ExecutionState;
 use crate::store::catalog::{
-    AdHocAction, Catalog, CatalogError, ENTRY_FIELDS, Entry, Environment, ListQuery, Workbook,
-    WorkflowDefinition, page_in_memory,
+    AdHocAction, Catalog, CatalogError, ENTRY_FIELDS, Entry, Environment, ListQuery, SortDir,
+    Workbook, WorkflowDefinition, page_in_memory,
 };
 use crate::store::{ActionRecord, ExecutionRecord, Store, StoreError, TaskRecord};
 use aws_sdk_dynamodb::error::SdkError;
@@ -457,6 +461,123 @@ impl DynamoDbCatalog {
             .collect()
     }
 
+    /// A page of execution ids read from the `by-project-state` index
+    /// alone, when the query asks for the index's own order: by
+    /// `created_at` then `id` (the API's default), ascending or descending
+    /// together, filtered on nothing but `state`. The index's sort key is
+    /// `<created_at>#<id>`, so "after the marker" is a key condition and a
+    /// page costs one `Query` per state, not a read of every execution.
+    /// `None`: the query needs [`Self::executions`] and paging in memory.
+    async fn execution_ids_from_index(
+        &self,
+        query: &ListQuery,
+    ) -> Result<Option<Vec<String>>, CatalogError> {
+        let forward = match query.sort.as_slice() {
+            [(key, SortDir::Asc)] if key == "created_at" => true,
+            [(key, dir), (tie, tie_dir)]
+                if key == "created_at" && tie == "id" && dir == tie_dir =>
+            {
+                *dir == SortDir::Asc
+            }
+            _ => return Ok(None),
+        };
+        if query.filters.iter().any(|(field, _)| field != "state") {
+            return Ok(None);
+        }
+        let after = match &query.marker {
+            None => None,
+            Some(marker) => {
+                let item = self
+                    .store
+                    .get_item(execution_pk(marker), "EXE")
+                    .await
+                    .map_err(store_error)?
+                    .ok_or_else(|| {
+                        CatalogError::Invalid(format!("marker: no entry with id '{marker}'"))
+                    })?;
+                Some(text(&item, "gsi1sk").ok_or_else(|| backend("execution without gsi1sk"))?)
+            }
+        };
+        let limit = query.limit.unwrap_or(usize::MAX);
+        let wanted = filter(query, "state");
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for state in ExecutionState::ALL
+            .iter()
+            .filter(|s| wanted.is_none_or(|w| w == s.as_str()))
+        {
+            keys.extend(
+                self.index_page(*state, after.as_deref(), forward, limit)
+                    .await?,
+            );
+        }
+        keys.sort();
+        if !forward {
+            keys.reverse();
+        }
+        Ok(Some(
+            keys.into_iter().take(limit).map(|(_, id)| id).collect(),
+        ))
+    }
+
+    /// Up to `limit` (index sort key, execution id) of one state's index
+    /// partition, after `after` in the direction asked.
+    async fn index_page(
+        &self,
+        state: ExecutionState,
+        after: Option<&str>,
+        forward: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut request = self
+                .store
+                .client
+                .query()
+                .table_name(self.store.table())
+                .index_name(super::PROJECT_STATE_INDEX)
+                .expression_attribute_values(
+                    ":p",
+                    s(format!("{}#{}", self.project_id, state.as_str())),
+                )
+                .scan_index_forward(forward)
+                .set_exclusive_start_key(start.take());
+            request = match after {
+                Some(marker) => request
+                    .key_condition_expression(if forward {
+                        "gsi1pk = :p AND gsi1sk > :m"
+                    } else {
+                        "gsi1pk = :p AND gsi1sk < :m"
+                    })
+                    .expression_attribute_values(":m", s(marker)),
+                None => request.key_condition_expression("gsi1pk = :p"),
+            };
+            if limit < usize::MAX {
+                request = request.limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX));
+            }
+            let page = request.send().await.map_err(|e| {
+                backend(format!(
+                    "DynamoDB Query {}: {}",
+                    super::PROJECT_STATE_INDEX,
+                    crate::aws::describe_sdk_error(&e)
+                ))
+            })?;
+            for item in page.items() {
+                if let (Some(key), Some(id)) = (
+                    text(item, "gsi1sk"),
+                    text(item, "pk").and_then(|pk| pk.strip_prefix("EXE#").map(String::from)),
+                ) {
+                    found.push((key, id));
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() && found.len() < limit => start = Some(key.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     async fn tasks_of(&self, execution_ids: Vec<String>) -> Result<Vec<TaskRecord>, CatalogError> {
         let lists: Vec<Vec<TaskRecord>> = stream::iter(execution_ids)
             .map(|id| async move { self.store.list_tasks(&id).await })
@@ -818,6 +939,9 @@ impl Catalog for DynamoDbCatalog {
     }
 
     async fn list_execution_ids(&self, query: &ListQuery) -> Result<Vec<String>, CatalogError> {
+        if let Some(ids) = self.execution_ids_from_index(query).await? {
+            return Ok(ids);
+        }
         let rows = self.executions(query).await?;
         Ok(
             page_in_memory(rows, query, EXECUTION_FIELDS, execution_value)?
