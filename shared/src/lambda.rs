@@ -139,19 +139,30 @@ impl LambdaConfig {
     }
 }
 
+/// The log filter for a `RUST_LOG` value: its common forms (`info`,
+/// `warn,bora=debug`) as `Targets`, which, unlike `EnvFilter`, needs no
+/// regex engine in every function; unset or unreadable means `info`.
+fn log_filter(value: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    value
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
 /// JSON logs on stdout (CloudWatch), level from `RUST_LOG` (default info).
 /// Safe to call twice.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .finish();
+    let _ = logs.with(filter).try_init();
 }
 
 /// What a function needs, built once per Lambda instance.
@@ -400,6 +411,17 @@ mod tests {
             error.to_string().contains("BORA_MAX_RECEIVE_COUNT"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_defaults_to_info() {
+        use tracing::Level;
+        let f = log_filter(Some("warn,bora=debug"));
+        assert!(f.would_enable("bora::handlers", &Level::DEBUG));
+        assert!(!f.would_enable("aws_smithy", &Level::INFO));
+        let f = log_filter(None);
+        assert!(f.would_enable("bora", &Level::INFO));
+        assert!(!f.would_enable("bora", &Level::DEBUG));
     }
 
     #[test]
