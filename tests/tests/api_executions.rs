@@ -108,6 +108,83 @@ async fn pause_then_resume() {
     s.wait_state(&id, "SUCCESS").await;
 }
 
+const PARENT_WF: &str = "version: '2.0'
+parent:
+  tasks:
+    call:
+      workflow: long
+      on-success: after
+    after:
+      action: std.echo output=parent-done
+";
+
+/// The sub-workflow execution started by the first task of `parent_id`.
+async fn sub_execution(s: &api_support::Server, parent_id: &str) -> String {
+    for _ in 0..200 {
+        let tasks = s.get(&format!("/v2/executions/{parent_id}/tasks")).await;
+        if let Some(task) = tasks.body["tasks"].as_array().and_then(|t| t.first()) {
+            let task_id = task["id"].as_str().unwrap();
+            let children = s
+                .get(&format!("/v2/executions?task_execution_id={task_id}"))
+                .await;
+            if let Some(child) = children.body["executions"]
+                .as_array()
+                .and_then(|c| c.first())
+            {
+                return child["id"].as_str().unwrap().to_string();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no sub-workflow execution under {parent_id}");
+}
+
+#[tokio::test]
+async fn pausing_a_parent_pauses_its_sub_workflow_and_resuming_resumes_it() {
+    let s = api_support::start().await;
+    s.post_text("/v2/workflows", ASYNC_WF).await;
+    assert_eq!(s.post_text("/v2/workflows", PARENT_WF).await.status, 201);
+    let id = s
+        .post_json("/v2/executions", &json!({"workflow_name": "parent"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child = sub_execution(&s, &id).await;
+    let action = running_action(&s, &child).await;
+    // WHEN the parent is paused THEN its sub-workflow is paused too ...
+    let paused = s
+        .put_json(&format!("/v2/executions/{id}"), &json!({"state": "PAUSED"}))
+        .await;
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    assert_eq!(
+        s.get(&format!("/v2/executions/{child}")).await.body["state"],
+        "PAUSED"
+    );
+    // ... and stays paused when its waiting action completes.
+    s.put_json(
+        &format!("/v2/action_executions/{action}"),
+        &json!({"state": "SUCCESS", "output": "\"ok\""}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        s.get(&format!("/v2/executions/{child}")).await.body["state"],
+        "PAUSED"
+    );
+    // WHEN the parent is resumed THEN both run to the end.
+    let resumed = s
+        .put_json(
+            &format!("/v2/executions/{id}"),
+            &json!({"state": "RUNNING"}),
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    s.wait_state(&child, "SUCCESS").await;
+    s.wait_state(&id, "SUCCESS").await;
+}
+
 #[tokio::test]
 async fn cancel_cancels_the_running_task_and_invalid_transition_is_400() {
     let s = api_support::start().await;

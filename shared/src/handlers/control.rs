@@ -61,9 +61,11 @@ fn invalid_transition(execution: &ExecutionRecord, to: ExecutionState) -> Handle
 }
 
 /// Move an execution to `to`, as `PUT /v2/executions/{id}` asks:
-/// - PAUSED: tasks already running finish, nothing new starts;
+/// - PAUSED: tasks already running finish, nothing new starts; running
+///   sub-workflows are paused too;
 /// - RUNNING: resume a paused execution (`env` is merged into
-///   `params.env`), or rerun the failed tasks of an ERROR one;
+///   `params.env`) with its paused sub-workflows, or rerun the failed tasks
+///   of an ERROR one;
 /// - CANCELLED: the execution, its unfinished tasks and action executions
 ///   and its sub-workflows end CANCELLED;
 /// - ERROR / SUCCESS: the execution ends now with `state_info`.
@@ -85,7 +87,7 @@ pub async fn change_execution_state(
     }
     match to {
         ExecutionState::Paused => {
-            retrying(|| async {
+            let paused = retrying(|| async {
                 let mut execution = deps.store.get_execution(execution_id).await?;
                 if execution.state.check_transition(to).is_err() {
                     return Err(invalid_transition(&execution, to));
@@ -98,7 +100,9 @@ pub async fn change_execution_state(
                 execution.version += 1;
                 Ok(execution)
             })
-            .await
+            .await?;
+            follow_into_sub_workflows(deps, execution_id, ExecutionState::Running, to).await?;
+            Ok(paused)
         }
         ExecutionState::Running if execution.state == ExecutionState::Error => {
             let failed: Vec<TaskRecord> = deps
@@ -119,7 +123,9 @@ pub async fn change_execution_state(
             Ok(deps.store.get_execution(execution_id).await?)
         }
         ExecutionState::Running => {
-            retrying(|| resume_execution(deps, execution_id, env.clone())).await
+            let resumed = retrying(|| resume_execution(deps, execution_id, env.clone())).await?;
+            follow_into_sub_workflows(deps, execution_id, ExecutionState::Paused, to).await?;
+            Ok(resumed)
         }
         ExecutionState::Cancelled => {
             cancel_tree(deps, execution_id, state_info).await?;
@@ -131,6 +137,43 @@ pub async fn change_execution_state(
         }
         ExecutionState::Idle => Err(invalid_transition(&execution, to)),
     }
+}
+
+/// Pause or resume, as Mistral does, the sub-workflow executions of an
+/// execution's unfinished tasks that are in `from`, and theirs in turn. A
+/// sub-workflow that ended or moved on meanwhile is left as it is.
+async fn follow_into_sub_workflows(
+    deps: &Deps,
+    execution_id: &str,
+    from: ExecutionState,
+    to: ExecutionState,
+) -> Result<(), HandlerError> {
+    for child in sub_workflows(deps, execution_id).await? {
+        let state = deps.store.execution_state(&child).await?;
+        if state != from {
+            continue;
+        }
+        // Boxed: the change recurses into the child's own sub-workflows.
+        match Box::pin(change_execution_state(deps, &child, to, None, None)).await {
+            Ok(_) | Err(HandlerError::Invalid(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The sub-workflow executions started by an execution's unfinished tasks.
+async fn sub_workflows(deps: &Deps, execution_id: &str) -> Result<Vec<String>, HandlerError> {
+    let mut children = Vec::new();
+    for task in deps.store.list_tasks(execution_id).await? {
+        if task.state.is_terminal() {
+            continue;
+        }
+        for action in deps.store.list_actions(&task.id).await? {
+            children.extend(action.child_execution_id);
+        }
+    }
+    Ok(children)
 }
 
 fn error_handled(task: &TaskRecord) -> bool {
