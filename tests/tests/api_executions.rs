@@ -8,6 +8,15 @@ const ASYNC_WF: &str = "version: '2.0'\nlong:\n  tasks:\n    t1:\n      action: 
 const ENV_WF: &str =
     "version: '2.0'\nquick:\n  input:\n    - a: 1\n  tasks:\n    t1:\n      action: std.noop\n";
 
+/// Start an execution of a registered workflow; its id.
+async fn start_execution(s: &api_support::Server, workflow: &str) -> String {
+    let created = s
+        .post_json("/v2/executions", &json!({"workflow_name": workflow}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body["id"].as_str().unwrap().to_string()
+}
+
 async fn running_action(s: &api_support::Server, execution_id: &str) -> String {
     for _ in 0..200 {
         let tasks = s.get(&format!("/v2/executions/{execution_id}/tasks")).await;
@@ -71,33 +80,30 @@ async fn async_action_completed_by_put_finishes_the_execution() {
     assert_eq!(report.body["statistics"]["success_tasks_count"], 2);
 }
 
-#[tokio::test]
-async fn pause_then_resume() {
-    let s = api_support::start().await;
-    s.post_text("/v2/workflows", ASYNC_WF).await;
-    let id = s
-        .post_json("/v2/executions", &json!({"workflow_name": "long"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let action = running_action(&s, &id).await;
+/// Pause `id`: every execution of `watched` is PAUSED, and stays paused
+/// when `action` (waiting in one of them) completes; resume `id`: all of
+/// them run to SUCCESS.
+async fn pause_complete_resume(s: &api_support::Server, id: &str, watched: &[&str], action: &str) {
     let paused = s
         .put_json(&format!("/v2/executions/{id}"), &json!({"state": "PAUSED"}))
         .await;
-    assert_eq!(paused.status, 200);
+    assert_eq!(paused.status, 200, "{}", paused.text);
     assert_eq!(paused.body["state"], "PAUSED");
+    let states = || async {
+        let mut states = Vec::new();
+        for w in watched {
+            states.push(s.get(&format!("/v2/executions/{w}")).await.body["state"].clone());
+        }
+        states
+    };
+    assert!(states().await.iter().all(|st| st == "PAUSED"));
     s.put_json(
         &format!("/v2/action_executions/{action}"),
         &json!({"state": "SUCCESS", "output": "\"ok\""}),
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        s.get(&format!("/v2/executions/{id}")).await.body["state"],
-        "PAUSED"
-    );
+    assert!(states().await.iter().all(|st| st == "PAUSED"));
     let resumed = s
         .put_json(
             &format!("/v2/executions/{id}"),
@@ -105,7 +111,18 @@ async fn pause_then_resume() {
         )
         .await;
     assert_eq!(resumed.status, 200, "{}", resumed.text);
-    s.wait_state(&id, "SUCCESS").await;
+    for w in watched {
+        s.wait_state(w, "SUCCESS").await;
+    }
+}
+
+#[tokio::test]
+async fn pause_then_resume() {
+    let s = api_support::start().await;
+    s.post_text("/v2/workflows", ASYNC_WF).await;
+    let id = start_execution(&s, "long").await;
+    let action = running_action(&s, &id).await;
+    pause_complete_resume(&s, &id, &[&id], &action).await;
 }
 
 const PARENT_WF: &str = "version: '2.0'
@@ -144,58 +161,17 @@ async fn pausing_a_parent_pauses_its_sub_workflow_and_resuming_resumes_it() {
     let s = api_support::start().await;
     s.post_text("/v2/workflows", ASYNC_WF).await;
     assert_eq!(s.post_text("/v2/workflows", PARENT_WF).await.status, 201);
-    let id = s
-        .post_json("/v2/executions", &json!({"workflow_name": "parent"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = start_execution(&s, "parent").await;
     let child = sub_execution(&s, &id).await;
     let action = running_action(&s, &child).await;
-    // WHEN the parent is paused THEN its sub-workflow is paused too ...
-    let paused = s
-        .put_json(&format!("/v2/executions/{id}"), &json!({"state": "PAUSED"}))
-        .await;
-    assert_eq!(paused.status, 200, "{}", paused.text);
-    assert_eq!(
-        s.get(&format!("/v2/executions/{child}")).await.body["state"],
-        "PAUSED"
-    );
-    // ... and stays paused when its waiting action completes.
-    s.put_json(
-        &format!("/v2/action_executions/{action}"),
-        &json!({"state": "SUCCESS", "output": "\"ok\""}),
-    )
-    .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        s.get(&format!("/v2/executions/{child}")).await.body["state"],
-        "PAUSED"
-    );
-    // WHEN the parent is resumed THEN both run to the end.
-    let resumed = s
-        .put_json(
-            &format!("/v2/executions/{id}"),
-            &json!({"state": "RUNNING"}),
-        )
-        .await;
-    assert_eq!(resumed.status, 200, "{}", resumed.text);
-    s.wait_state(&child, "SUCCESS").await;
-    s.wait_state(&id, "SUCCESS").await;
+    pause_complete_resume(&s, &id, &[&id, &child], &action).await;
 }
 
 #[tokio::test]
 async fn cancel_cancels_the_running_task_and_invalid_transition_is_400() {
     let s = api_support::start().await;
     s.post_text("/v2/workflows", ASYNC_WF).await;
-    let id = s
-        .post_json("/v2/executions", &json!({"workflow_name": "long"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = start_execution(&s, "long").await;
     running_action(&s, &id).await;
     let cancelled = s
         .put_json(
@@ -247,13 +223,7 @@ async fn cancel_cancels_the_running_task_and_invalid_transition_is_400() {
 async fn delete_running_needs_force() {
     let s = api_support::start().await;
     s.post_text("/v2/workflows", ASYNC_WF).await;
-    let id = s
-        .post_json("/v2/executions", &json!({"workflow_name": "long"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = start_execution(&s, "long").await;
     let refused = s.delete(&format!("/v2/executions/{id}")).await;
     assert_eq!(refused.status, 403);
     assert_eq!(
