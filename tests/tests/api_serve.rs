@@ -11,50 +11,43 @@ use serde_json::{Value, json};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-fn bora_bin() -> String {
-    std::env::var("BORA_BIN").unwrap_or_else(|_| {
-        panic!("BORA_BIN is not set: build with `cargo build -p bora-cli` and set BORA_BIN=$CARGO_TARGET_DIR/debug/bora")
-    })
-}
+/// A `bora serve` process, killed when dropped (also when a test fails).
+struct Running(Child);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(db: &std::path::Path, port: u16) -> Child {
-    Command::new(bora_bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .args(["--visibility-timeout", "1", "--workers", "2"])
-        .spawn()
-        .expect("cannot start bora serve")
-}
-
-async fn wait_up(client: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if client.get(format!("{base}/")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+impl Running {
+    /// SIGKILL, and wait until it is gone.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    panic!("bora serve did not come up on {base}");
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `bora serve` on `listen` over `db`, up and answering; its base URL.
+fn start(db: &std::path::Path, listen: &str) -> (Running, String) {
+    let mut command = Command::new(serve_support::bora_bin());
+    command
+        .args(["serve", "--listen", listen, "--db"])
+        .arg(db)
+        .args(["--visibility-timeout", "1", "--workers", "2"]);
+    let (child, base) = serve_support::spawn_serve(command, None);
+    (Running(child), base)
 }
 
 #[tokio::test]
 async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bora.db");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let client = bora::http::client_builder().build().unwrap();
 
-    // GIVEN a running execution of a chain of sleeping tasks
-    let mut server = start(&db, port);
-    wait_up(&client, &base).await;
+    // GIVEN a running execution of a chain of sleeping tasks (the server
+    // picks its port; the restart below takes the same one back)
+    let (mut server, base) = start(&db, "127.0.0.1:0");
     let mut wf = String::from("version: '2.0'\nchain:\n  tasks:\n");
     for i in 0..4 {
         wf.push_str(&format!(
@@ -96,10 +89,10 @@ async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
     );
 
     // WHEN the server is killed without warning and started again
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let mut server = start(&db, port);
-    wait_up(&client, &base).await;
+    server.kill();
+    let (mut server, _) = start(&db, base.trim_start_matches("http://"));
+    // A new client: the old one's pooled connections died with the server.
+    let client = bora::http::client_builder().build().unwrap();
 
     // THEN the execution completes
     let mut state = String::new();
@@ -118,8 +111,7 @@ async fn killed_server_restarted_on_the_same_database_finishes_the_execution() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     assert_eq!(state, "SUCCESS");
 }
 

@@ -7,6 +7,7 @@
 #[path = "api_support/mod.rs"]
 mod api_support;
 mod clouds;
+mod serve_support;
 
 use api_support::Server;
 use base64::Engine as _;
@@ -266,27 +267,14 @@ async fn the_token_never_reaches_the_database_the_logs_or_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bora.db");
     let log = dir.path().join("serve.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // GIVEN bora serve logging at debug level ...
-    let mut serve = std::process::Command::new(bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+    // GIVEN bora serve logging at debug level, on a port it picks ...
+    let mut command = std::process::Command::new(bin);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
-        .env("BORA_LOG", "debug")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+        .env("BORA_LOG", "debug");
+    let (mut serve, base) = serve_support::spawn_serve(command, Some(&log));
     let client = bora::http::client_builder().build().unwrap();
-    for _ in 0..100 {
-        if client.get(format!("{base}/")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     // ... WHEN an execution runs on cloud B with a token, and one fails ...
     let b = cloud("KS_B");
     let (_, token) = login(&b).await;

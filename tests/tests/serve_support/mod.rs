@@ -38,21 +38,36 @@ impl Drop for Serve {
 /// address from the line it prints when it listens: two tests can never be
 /// handed the same port, as they could be by a probe-then-bind "free port".
 pub fn serve() -> Serve {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bora_bin())
+    let mut command = Command::new(bora_bin());
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2", "--db"])
-        .arg(dir.path().join("bora.db"))
+        .arg(dir.path().join("bora.db"));
+    let (child, base) = spawn_serve(command, None);
+    Serve { child, base, dir }
+}
+
+/// Spawn a `bora serve` command, wait until it listens and answers, and
+/// return it with its base URL (`http://127.0.0.1:PORT`), read from the line
+/// it prints when it listens. Its log (stderr) keeps being read so it never
+/// blocks on a full pipe, and is copied to `log` when given.
+pub fn spawn_serve(mut command: Command, log: Option<&std::path::Path>) -> (Child, String) {
+    use std::io::{BufRead, Write};
+    let mut child = command
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("cannot start bora serve");
     let stderr = child.stderr.take().expect("piped stderr");
     let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut log = log.map(|path| std::fs::File::create(path).expect("create the log file"));
     let base = loop {
         let line = lines
             .next()
             .expect("bora serve exited before listening")
             .expect("reading bora serve's stderr");
+        if let Some(file) = log.as_mut() {
+            let _ = writeln!(file, "{line}");
+        }
         if let Some(rest) = line.split(" API on ").nth(1) {
             break rest
                 .split_whitespace()
@@ -61,8 +76,13 @@ pub fn serve() -> Serve {
                 .to_string();
         }
     };
-    // Keep draining its log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(file) = log.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     let address = base.trim_start_matches("http://").to_string();
     while std::net::TcpStream::connect(&address).is_err() {
@@ -72,5 +92,5 @@ pub fn serve() -> Serve {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Serve { child, base, dir }
+    (child, base)
 }
