@@ -506,8 +506,10 @@ impl DynamoDbCatalog {
             .filter(|s| wanted.is_none_or(|w| w == s.as_str()))
         {
             keys.extend(
-                self.index_page(*state, after.as_deref(), forward, limit)
-                    .await?,
+                self.store
+                    .index_page(&self.project_id, *state, after.as_deref(), forward, limit)
+                    .await
+                    .map_err(store_error)?,
             );
         }
         keys.sort();
@@ -517,65 +519,6 @@ impl DynamoDbCatalog {
         Ok(Some(
             keys.into_iter().take(limit).map(|(_, id)| id).collect(),
         ))
-    }
-
-    /// Up to `limit` (index sort key, execution id) of one state's index
-    /// partition, after `after` in the direction asked.
-    async fn index_page(
-        &self,
-        state: ExecutionState,
-        after: Option<&str>,
-        forward: bool,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>, CatalogError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut request = self
-                .store
-                .client
-                .query()
-                .table_name(self.store.table())
-                .index_name(super::PROJECT_STATE_INDEX)
-                .expression_attribute_values(
-                    ":p",
-                    s(format!("{}#{}", self.project_id, state.as_str())),
-                )
-                .scan_index_forward(forward)
-                .set_exclusive_start_key(start.take());
-            request = match after {
-                Some(marker) => request
-                    .key_condition_expression(if forward {
-                        "gsi1pk = :p AND gsi1sk > :m"
-                    } else {
-                        "gsi1pk = :p AND gsi1sk < :m"
-                    })
-                    .expression_attribute_values(":m", s(marker)),
-                None => request.key_condition_expression("gsi1pk = :p"),
-            };
-            if limit < usize::MAX {
-                request = request.limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX));
-            }
-            let page = request.send().await.map_err(|e| {
-                backend(format!(
-                    "DynamoDB Query {}: {}",
-                    super::PROJECT_STATE_INDEX,
-                    crate::aws::describe_sdk_error(&e)
-                ))
-            })?;
-            for item in page.items() {
-                if let (Some(key), Some(id)) = (
-                    text(item, "gsi1sk"),
-                    text(item, "pk").and_then(|pk| pk.strip_prefix("EXE#").map(String::from)),
-                ) {
-                    found.push((key, id));
-                }
-            }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() && found.len() < limit => start = Some(key.clone()),
-                _ => return Ok(found),
-            }
-        }
     }
 
     async fn tasks_of(&self, execution_ids: Vec<String>) -> Result<Vec<TaskRecord>, CatalogError> {

@@ -257,38 +257,67 @@ impl DynamoDbStore {
         state: ExecutionState,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
+        let page = self
+            .index_page(project_id, state, None, false, limit)
+            .await?;
+        Ok(page.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// Up to `limit` (index sort key, execution id) of one project's
+    /// executions in one state, from the `by-project-state` index, in
+    /// creation order (`forward`) or newest first, strictly after the
+    /// index sort key `after` when given (`<created_at>#<id>`).
+    pub(crate) async fn index_page(
+        &self,
+        project_id: &str,
+        state: ExecutionState,
+        after: Option<&str>,
+        forward: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
         let mut start: Option<Item> = None;
-        loop {
-            let page = self
+        while found.len() < limit {
+            let mut request = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(PROJECT_STATE_INDEX)
-                .key_condition_expression("gsi1pk = :p")
                 .expression_attribute_values(":p", s(format!("{project_id}#{}", state.as_str())))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
+                .scan_index_forward(forward)
+                .set_exclusive_start_key(start.take());
+            request = match after {
+                Some(marker) => request
+                    .key_condition_expression(if forward {
+                        "gsi1pk = :p AND gsi1sk > :m"
+                    } else {
+                        "gsi1pk = :p AND gsi1sk < :m"
+                    })
+                    .expression_attribute_values(":m", s(marker)),
+                None => request.key_condition_expression("gsi1pk = :p"),
+            };
+            if limit < usize::MAX {
+                request = request.limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX));
+            }
+            let page = request
                 .send()
                 .await
                 .map_err(|e| backend("Query by-project-state", e))?;
             for item in page.items() {
-                if let Some(id) = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|pk| pk.strip_prefix("EXE#"))
-                {
-                    ids.push(id.to_string());
-                    if ids.len() >= limit {
-                        return Ok(ids);
-                    }
+                if let (Some(key), Some(id)) = (
+                    text(item, "gsi1sk"),
+                    text(item, "pk").and_then(|pk| pk.strip_prefix("EXE#").map(String::from)),
+                ) {
+                    found.push((key, id));
                 }
             }
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(ids),
+                _ => break,
             }
         }
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
