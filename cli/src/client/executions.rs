@@ -145,6 +145,20 @@ fn execution_row(e: &Value, listed: bool) -> Vec<Value> {
     ]
 }
 
+fn show_task(format: format::Format, t: &Value) {
+    format::show(
+        format,
+        TASK_COLUMNS.into_iter().zip(task_row(t, false)).collect(),
+    );
+}
+
+/// The list parameters the client sends, as Mistral's does: the newest 100.
+const NEWEST_HUNDRED: [(&str, &str); 3] = [
+    ("limit", "100"),
+    ("sort_keys", "created_at"),
+    ("sort_dirs", "desc"),
+];
+
 fn show_execution(format: format::Format, e: &Value) {
     format::show(
         format,
@@ -392,11 +406,7 @@ pub async fn execution_update(args: ExecutionUpdate) -> anyhow::Result<ExitCode>
 
 pub async fn task_list(args: OptionalIdArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.common.connection)?;
-    let pairs = [
-        ("limit", "100"),
-        ("sort_keys", "created_at"),
-        ("sort_dirs", "desc"),
-    ];
+    let pairs = NEWEST_HUNDRED;
     let path = match &args.id {
         Some(id) => format!("/executions/{id}/tasks?{}", query(&pairs)),
         None => format!("/tasks?{}", query(&pairs)),
@@ -413,13 +423,7 @@ pub async fn task_list(args: OptionalIdArgs) -> anyhow::Result<ExitCode> {
 pub async fn task_get(args: IdArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.common.connection)?;
     let task = api.get(&format!("/tasks/{}", args.id)).await?;
-    format::show(
-        args.common.format,
-        TASK_COLUMNS
-            .into_iter()
-            .zip(task_row(&task, false))
-            .collect(),
-    );
+    show_task(args.common.format, &task);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -433,23 +437,13 @@ pub async fn task_rerun(args: TaskRerun) -> anyhow::Result<ExitCode> {
             Body::Json(body),
         )
         .await?;
-    format::show(
-        args.common.format,
-        TASK_COLUMNS
-            .into_iter()
-            .zip(task_row(&task, false))
-            .collect(),
-    );
+    show_task(args.common.format, &task);
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn action_execution_list(args: OptionalIdArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.common.connection)?;
-    let pairs = [
-        ("limit", "100"),
-        ("sort_keys", "created_at"),
-        ("sort_dirs", "desc"),
-    ];
+    let pairs = NEWEST_HUNDRED;
     let path = match &args.id {
         Some(id) => format!("/tasks/{id}/action_executions?{}", query(&pairs)),
         None => format!("/action_executions?{}", query(&pairs)),
