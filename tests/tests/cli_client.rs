@@ -202,15 +202,7 @@ fn client_creates_runs_and_completes_an_async_action_with_mistral_tables() {
 
 /// The first task of execution `id`, once there is one.
 fn first_task(server: &Serve, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let tasks = server.json(&["task-list", id]);
-        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
-            return t.clone();
-        }
-        assert!(Instant::now() < deadline, "no task in {id}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    serve_support::first_task(id, |id| server.json(&["task-list", id]))
 }
 
 /// t1 waits for its result from outside (std.async_noop), so the pause

@@ -95,15 +95,7 @@ mc_async:
 
 /// The first task of execution `id`, once there is one.
 fn first_task(server: &Serve, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let tasks = mistral_json(server, &["task-list", id]);
-        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
-            return t.clone();
-        }
-        assert!(Instant::now() < deadline, "no task in {id}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    serve_support::first_task(id, |id| mistral_json(server, &["task-list", id]))
 }
 
 #[test]

@@ -94,3 +94,17 @@ pub fn spawn_serve(mut command: Command, log: Option<&std::path::Path>) -> (Chil
     }
     (child, base)
 }
+
+/// The first task of execution `id`, once there is one: `task_list(id)`
+/// runs a client's `task-list ID -f json` (polled for up to 20 s).
+pub fn first_task(id: &str, task_list: impl Fn(&str) -> serde_json::Value) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks = task_list(id);
+        if let Some(t) = tasks.as_array().and_then(|a| a.first()) {
+            return t.clone();
+        }
+        assert!(Instant::now() < deadline, "no task in {id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
